@@ -1,0 +1,28 @@
+use std::time::Duration;
+
+/// Tunables of the applier (documented in docs/configuration.md).
+#[derive(Debug, Clone)]
+pub struct ApplyConfig {
+    /// Close a batch once it holds this many source changes (at a transaction boundary).
+    pub max_batch_changes: usize,
+    /// Close a batch at the first transaction boundary after it is this old.
+    pub max_batch_delay: Duration,
+    /// Signed rows per version buffered in memory before a chunk is shipped.
+    pub chunk_rows: usize,
+    /// statement_timeout of every statement the applier runs.
+    pub statement_budget: Duration,
+    /// How often the catalog is checked for new streams.
+    pub poll_interval: Duration,
+}
+
+impl Default for ApplyConfig {
+    fn default() -> Self {
+        ApplyConfig {
+            max_batch_changes: 50_000,
+            max_batch_delay: Duration::from_millis(200),
+            chunk_rows: 20_000,
+            statement_budget: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+}

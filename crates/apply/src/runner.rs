@@ -1,0 +1,180 @@
+//! The sidecar's main loop: one task per stream, each reconnecting with backoff.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use summa_catalog::CatalogError;
+use summa_stream::{pgoutput::DecodeError, ConnError, ConnInfo, PgWireError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::ApplyConfig;
+use crate::metrics::Metrics;
+use crate::session::{backoff, Session, SessionEnd};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Connect(#[from] ConnError),
+    #[error("target database: {}", summa_catalog::db_message(.0))]
+    Db(tokio_postgres::Error),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("replication: {0}")]
+    Replication(#[from] PgWireError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("the replication stream ended")]
+    StreamEnded,
+    #[error("invariant violated: {0}")]
+    Invariant(String),
+}
+
+impl From<tokio_postgres::Error> for RunError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        RunError::Db(err)
+    }
+}
+
+impl RunError {
+    /// Errors that retrying cannot fix: the slot is gone, or credentials are wrong.
+    pub fn is_definite(&self) -> bool {
+        match self {
+            RunError::Replication(PgWireError::Auth(_)) => true,
+            RunError::Replication(PgWireError::Server(msg)) => {
+                msg.contains("does not exist") || msg.contains("42704") || msg.contains("28P01")
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Keep every stream in the catalog applied until `shutdown` turns true.
+pub async fn run(
+    conn: ConnInfo,
+    cfg: ApplyConfig,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), RunError> {
+    let control = conn.connect("summa-control").await?;
+    summa_catalog::install(&control).await?;
+    let mut tasks: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let mut shutdown_watch = shutdown.clone();
+    loop {
+        for stream in summa_catalog::list_streams(&control).await? {
+            let running = tasks
+                .get(&stream.slot_name)
+                .is_some_and(|t| !t.is_finished());
+            if running {
+                continue;
+            }
+            let (conn, cfg, metrics, shutdown) =
+                (conn.clone(), cfg.clone(), metrics.clone(), shutdown.clone());
+            let slot = stream.slot_name.clone();
+            tasks.insert(
+                slot.clone(),
+                tokio::spawn(async move { stream_task(conn, cfg, metrics, shutdown, slot).await }),
+            );
+        }
+        tokio::select! {
+            _ = shutdown_watch.changed() => break,
+            _ = tokio::time::sleep(cfg.poll_interval) => {}
+        }
+    }
+    for (_, task) in tasks {
+        let _ = task.await;
+    }
+    Ok(())
+}
+
+/// One stream, reconnecting with backoff until shutdown or until it has nothing to maintain.
+async fn stream_task(
+    conn: ConnInfo,
+    cfg: ApplyConfig,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+    slot: String,
+) {
+    let mut attempt = 0;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let started = Instant::now();
+        match run_once(&conn, &cfg, &metrics, &mut shutdown, &slot).await {
+            Ok(SessionEnd::Shutdown) => return,
+            Ok(SessionEnd::NoVersions) => {
+                tracing::debug!(slot, "no maintained versions on this stream");
+                return;
+            }
+            Err(err) => {
+                if started.elapsed() > Duration::from_secs(30) {
+                    attempt = 0;
+                }
+                let wait = backoff(attempt);
+                attempt += 1;
+                if err.is_definite() {
+                    tracing::error!(slot, error = %err, "stream stopped");
+                    return;
+                }
+                tracing::warn!(slot, error = %err, retry_in_ms = wait.as_millis() as u64, "stream interrupted; reconnecting");
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn run_once(
+    conn: &ConnInfo,
+    cfg: &ApplyConfig,
+    metrics: &Arc<Metrics>,
+    shutdown: &mut watch::Receiver<bool>,
+    slot: &str,
+) -> Result<SessionEnd, RunError> {
+    let control = conn.connect("summa-control").await?;
+    let Some(stream) = summa_catalog::list_streams(&control)
+        .await?
+        .into_iter()
+        .find(|s| s.slot_name == slot)
+    else {
+        return Ok(SessionEnd::NoVersions);
+    };
+    let versions = summa_catalog::stream_versions(&control, slot).await?;
+    if versions.is_empty() {
+        return Ok(SessionEnd::NoVersions);
+    }
+    drop(control);
+    let (session, repl) = Session::open(conn, cfg, metrics, &stream, versions).await?;
+    session.run(repl, shutdown).await
+}
+
+/// Wait until every stream's slot has confirmed `lsn` (text form) or later, i.e. everything
+/// committed before `lsn` is applied. Returns false on timeout.
+pub async fn wait_applied(
+    client: &tokio_postgres::Client,
+    lsn: &str,
+    timeout: Duration,
+) -> Result<bool, tokio_postgres::Error> {
+    let started = Instant::now();
+    loop {
+        let row = client
+            .query_one(
+                "SELECT count(*) FILTER (WHERE s.confirmed_flush_lsn IS NULL OR s.confirmed_flush_lsn < $1::text::pg_lsn) \
+                 FROM summa.streams st LEFT JOIN pg_replication_slots s ON s.slot_name = st.slot_name \
+                 WHERE EXISTS (SELECT 1 FROM summa.versions v WHERE v.slot_name = st.slot_name AND v.state IN ('catching_up', 'live'))",
+                &[&lsn],
+            )
+            .await?;
+        if row.get::<_, i64>(0) == 0 {
+            return Ok(true);
+        }
+        if started.elapsed() > timeout {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

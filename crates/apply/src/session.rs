@@ -1,0 +1,409 @@
+//! One replication session of one stream: read, batch, apply, acknowledge.
+//!
+//! Ordering of a batch (the exactly-once argument):
+//! 1. changes of whole source transactions accumulate as signed rows (chunks beyond
+//!    `chunk_rows` are shipped into staging tables inside the open target transaction);
+//! 2. at a source COMMIT that closes the batch: merge every version's delta, delete emptied
+//!    groups, record broken versions, `UPDATE summa.streams SET applied_lsn = <commit end>`;
+//! 3. COMMIT the target transaction;
+//! 4. only then acknowledge `<commit end>` to the slot.
+//!
+//! A crash before 3 loses the target transaction and the stream resumes from the previous
+//! applied LSN; a crash between 3 and 4 resumes from the new LSN, and transactions whose
+//! commit precedes it are skipped.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use summa_catalog::{StreamRecord, VersionRecord, VersionState};
+use summa_stream::pgoutput::{self, Message};
+use summa_stream::{ConnInfo, Lsn, ReplicationClient, ReplicationEvent};
+use tokio::sync::watch;
+use tokio_postgres::Client;
+
+use crate::config::ApplyConfig;
+use crate::metrics::Metrics;
+use crate::runner::RunError;
+use crate::version::VersionRuntime;
+
+pub(crate) enum SessionEnd {
+    Shutdown,
+    NoVersions,
+}
+
+struct OpenTxn {
+    commit_lsn: u64,
+    skip: bool,
+}
+
+pub(crate) struct Session<'a> {
+    cfg: &'a ApplyConfig,
+    metrics: &'a Arc<Metrics>,
+    slot: String,
+    target: Client,
+    versions: Vec<VersionRuntime>,
+    /// The stream's applied LSN: end of the last source transaction committed to the summaries.
+    applied: u64,
+    txn: Option<OpenTxn>,
+    /// Target transaction open (chunks shipped or flush in progress).
+    target_open: bool,
+    batch_started: Option<Instant>,
+    batch_changes: u64,
+    /// End LSN and commit time of the last source transaction in the open batch.
+    batch_end: Option<(u64, i64)>,
+    catching_up: bool,
+}
+
+fn is_relevant(v: &VersionRuntime, rel: u32) -> bool {
+    v.source_oid() == rel && v.broken.is_none()
+}
+
+impl<'a> Session<'a> {
+    pub(crate) async fn open(
+        conn: &ConnInfo,
+        cfg: &'a ApplyConfig,
+        metrics: &'a Arc<Metrics>,
+        stream: &StreamRecord,
+        records: Vec<VersionRecord>,
+    ) -> Result<(Session<'a>, ReplicationClient), RunError> {
+        let target = conn.connect("summa-apply").await?;
+        target
+            .batch_execute(&format!(
+                "SET statement_timeout = {}; SET lock_timeout = {}",
+                cfg.statement_budget.as_millis(),
+                cfg.statement_budget.as_millis()
+            ))
+            .await?;
+        let catching_up = records.iter().any(|r| r.state == VersionState::CatchingUp);
+        let versions: Vec<VersionRuntime> = records
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| VersionRuntime::new(r, i))
+            .collect();
+        for v in &versions {
+            target
+                .batch_execute(&summa_plan::sqlgen::create_staging(
+                    &v.record.plan,
+                    &v.staging,
+                ))
+                .await?;
+        }
+        let repl = ReplicationClient::connect(conn.replication(
+            &stream.slot_name,
+            &stream.publication,
+            Lsn(stream.applied_lsn),
+        ))
+        .await?;
+        Ok((
+            Session {
+                cfg,
+                metrics,
+                slot: stream.slot_name.clone(),
+                target,
+                versions,
+                applied: stream.applied_lsn,
+                txn: None,
+                target_open: false,
+                batch_started: None,
+                batch_changes: 0,
+                batch_end: None,
+                catching_up,
+            },
+            repl,
+        ))
+    }
+
+    fn batch_deadline(&self) -> Option<tokio::time::Instant> {
+        match (
+            self.batch_started,
+            self.txn.is_none() && self.batch_end.is_some(),
+        ) {
+            (Some(started), true) => Some(tokio::time::Instant::from_std(
+                started + self.cfg.max_batch_delay,
+            )),
+            _ => None,
+        }
+    }
+
+    pub(crate) async fn run(
+        mut self,
+        mut repl: ReplicationClient,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<SessionEnd, RunError> {
+        if self.versions.is_empty() {
+            return Ok(SessionEnd::NoVersions);
+        }
+        tracing::info!(slot = %self.slot, versions = self.versions.len(), lsn = %Lsn(self.applied), "streaming");
+        loop {
+            let deadline = self.batch_deadline();
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    if self.target_open {
+                        // Abandon the open batch: nothing of it was acknowledged.
+                        let _ = self.target.batch_execute("ROLLBACK").await;
+                    }
+                    let _ = repl.shutdown().await;
+                    return Ok(SessionEnd::Shutdown);
+                }
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    self.flush(&repl).await?;
+                }
+                event = repl.recv() => {
+                    match event? {
+                        None => return Err(RunError::StreamEnded),
+                        Some(ev) => self.on_event(ev, &repl).await?,
+                    }
+                }
+            }
+            if self.versions.iter().all(|v| v.broken.is_some())
+                && !self.target_open
+                && self.batch_end.is_none()
+            {
+                return Ok(SessionEnd::NoVersions);
+            }
+        }
+    }
+
+    async fn on_event(
+        &mut self,
+        ev: ReplicationEvent,
+        repl: &ReplicationClient,
+    ) -> Result<(), RunError> {
+        match ev {
+            ReplicationEvent::Begin { final_lsn, .. } => {
+                self.txn = Some(OpenTxn {
+                    commit_lsn: final_lsn.0,
+                    skip: final_lsn.0 < self.applied,
+                });
+            }
+            ReplicationEvent::XLogData { data, .. } => {
+                let msg = pgoutput::decode(&data)?;
+                self.on_message(msg).await?;
+            }
+            ReplicationEvent::Commit {
+                end_lsn,
+                commit_time_micros,
+                ..
+            } => {
+                let Some(txn) = self.txn.take() else {
+                    return Ok(());
+                };
+                if txn.skip {
+                    return Ok(());
+                }
+                let has_work = self
+                    .versions
+                    .iter()
+                    .any(|v| v.has_work() || v.changes > 0 || v.broken.is_some());
+                if !has_work && self.batch_end.is_none() {
+                    // Nothing of ours in it and nothing pending: safe to acknowledge at once.
+                    repl.update_applied_lsn(end_lsn);
+                    return Ok(());
+                }
+                self.batch_started.get_or_insert_with(Instant::now);
+                self.batch_end = Some((end_lsn.0, commit_time_micros));
+                let due = self.batch_changes >= self.cfg.max_batch_changes as u64
+                    || self
+                        .batch_started
+                        .is_some_and(|s| s.elapsed() >= self.cfg.max_batch_delay);
+                if due {
+                    self.flush(repl).await?;
+                }
+            }
+            ReplicationEvent::KeepAlive { wal_end, .. } => {
+                if self.txn.is_none() && self.batch_end.is_none() && !self.target_open {
+                    repl.update_applied_lsn(wal_end);
+                    if self.catching_up {
+                        summa_catalog::mark_live(&self.target, &self.slot).await?;
+                        self.catching_up = false;
+                        tracing::info!(slot = %self.slot, "caught up: versions live");
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn on_message(&mut self, msg: Message) -> Result<(), RunError> {
+        let commit_lsn = match &self.txn {
+            Some(t) if !t.skip => t.commit_lsn,
+            // Relation messages matter even inside skipped transactions.
+            _ => {
+                if let Message::Relation(rel) = &msg {
+                    self.versions
+                        .iter_mut()
+                        .filter(|v| v.source_oid() == rel.oid)
+                        .for_each(|v| v.on_relation(rel));
+                }
+                return Ok(());
+            }
+        };
+        let rel_of = |m: &Message| match m {
+            Message::Insert { rel, .. }
+            | Message::Update { rel, .. }
+            | Message::Delete { rel, .. } => Some(*rel),
+            _ => None,
+        };
+        match &msg {
+            Message::Relation(rel) => {
+                self.versions
+                    .iter_mut()
+                    .filter(|v| v.source_oid() == rel.oid)
+                    .for_each(|v| v.on_relation(rel));
+            }
+            Message::Truncate { rels } => {
+                for v in self
+                    .versions
+                    .iter_mut()
+                    .filter(|v| rels.contains(&v.source_oid()))
+                {
+                    v.break_with(format!(
+                        "source table {} was truncated at {}; rebuild the view",
+                        v.record.plan.source_qualified(),
+                        Lsn(commit_lsn)
+                    ));
+                }
+            }
+            _ => {}
+        }
+        let Some(rel) = rel_of(&msg) else {
+            return Ok(());
+        };
+        let mut full = Vec::new();
+        let mut relevant = false;
+        for (i, v) in self.versions.iter_mut().enumerate() {
+            if !is_relevant(v, rel) || commit_lsn < v.record.start_lsn {
+                continue;
+            }
+            relevant = true;
+            match &msg {
+                Message::Insert { new, .. } => v.insert(new),
+                Message::Update { old, new, .. } => v.update(old.as_ref(), new),
+                Message::Delete { old, .. } => v.delete(old),
+                _ => {}
+            }
+            if v.rows.len() >= self.cfg.chunk_rows {
+                full.push(i);
+            }
+        }
+        if relevant {
+            self.batch_changes += 1;
+        }
+        for i in full {
+            self.ship_chunk(i).await?;
+        }
+        Ok(())
+    }
+
+    async fn begin_target(&mut self) -> Result<(), RunError> {
+        if !self.target_open {
+            self.target.batch_execute("BEGIN").await?;
+            self.target_open = true;
+        }
+        Ok(())
+    }
+
+    /// Ship version `i`'s buffered rows into its staging table (bounded memory).
+    async fn ship_chunk(&mut self, i: usize) -> Result<(), RunError> {
+        self.begin_target().await?;
+        let v = &mut self.versions[i];
+        let rows = v.rows.take();
+        self.target.batch_execute(&v.sql_settings).await?;
+        self.target
+            .execute(&v.sql_stage_rows, &rows.params())
+            .await?;
+        v.staged_chunks += 1;
+        Ok(())
+    }
+
+    /// Apply the batch in one target transaction, then acknowledge its end LSN.
+    async fn flush(&mut self, repl: &ReplicationClient) -> Result<(), RunError> {
+        let Some((end_lsn, commit_time)) = self.batch_end.take() else {
+            return Ok(());
+        };
+        self.begin_target().await?;
+        let changes = self.batch_changes;
+        for v in &mut self.versions {
+            v.changes = 0;
+            if !v.has_work() {
+                continue;
+            }
+            if v.broken.is_some() {
+                v.rows.take();
+                v.staged_chunks = 0;
+                continue;
+            }
+            self.target.batch_execute(&v.sql_settings).await?;
+            let row = if v.staged_chunks == 0 {
+                let rows = v.rows.take();
+                self.target
+                    .query_one(&v.sql_merge_rows, &rows.params())
+                    .await?
+            } else {
+                if !v.rows.is_empty() {
+                    let rows = v.rows.take();
+                    self.target
+                        .execute(&v.sql_stage_rows, &rows.params())
+                        .await?;
+                }
+                v.staged_chunks = 0;
+                self.target.query_one(&v.sql_merge_staged, &[]).await?
+            };
+            let negative: i64 = row.get(2);
+            if negative > 0 {
+                let reason = format!(
+                    "{negative} group(s) would have a negative row count at {}: a change was applied twice or missed; rebuild the view",
+                    Lsn(end_lsn)
+                );
+                let (view, version) = (v.record.view.clone(), v.record.version);
+                self.target.batch_execute("ROLLBACK").await?;
+                self.target_open = false;
+                summa_catalog::mark_broken(&self.target, &view, version, &reason).await?;
+                return Err(RunError::Invariant(format!("{view} v{version}: {reason}")));
+            }
+            let empty: Vec<String> = row.get(0);
+            if !empty.is_empty() {
+                self.target.execute(&v.sql_delete_empty, &[&empty]).await?;
+            }
+        }
+        for v in &self.versions {
+            if let Some(reason) = &v.broken {
+                summa_catalog::mark_broken(&self.target, &v.record.view, v.record.version, reason)
+                    .await?;
+            }
+        }
+        let lsn_text = Lsn(end_lsn).to_string();
+        self.target
+            .execute(
+                "UPDATE summa.streams SET applied_lsn = $2::text::pg_lsn, \
+                 applied_commit_time = '2000-01-01 00:00:00+00'::timestamptz + make_interval(secs => $3::float8 / 1e6), \
+                 applied_at = now() WHERE slot_name = $1",
+                &[&self.slot, &lsn_text, &(commit_time as f64)],
+            )
+            .await?;
+        self.target.batch_execute("COMMIT").await?;
+        self.target_open = false;
+        // Acknowledge only what is now durable in the target.
+        repl.update_applied_lsn(Lsn(end_lsn));
+        self.applied = end_lsn;
+        self.metrics.record_batch(changes, end_lsn, commit_time);
+        tracing::debug!(slot = %self.slot, lsn = %Lsn(end_lsn), changes, "batch applied");
+        self.batch_started = None;
+        self.batch_changes = 0;
+        self.versions.retain(|v| v.broken.is_none());
+        Ok(())
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Duration helper for the runner's backoff.
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((200u64 << attempt.min(6)).min(10_000))
+}

@@ -1,0 +1,172 @@
+//! One maintained version inside a stream session: turns decoded changes into signed rows.
+
+use summa_catalog::VersionRecord;
+use summa_plan::ident::quote_ident;
+use summa_plan::sqlgen;
+use summa_stream::pgoutput::{Datum, OldKind, Relation, Tuple};
+
+use crate::batch::SignedRows;
+
+pub struct VersionRuntime {
+    pub record: VersionRecord,
+    pub staging: String,
+    /// Position of each shipped column in the source relation's tuples (from the last
+    /// Relation message), `None` until one arrives.
+    positions: Option<Vec<usize>>,
+    /// Every shipped column is part of the replica identity key.
+    keys_only: bool,
+    pub rows: SignedRows,
+    /// Chunks already shipped into the staging table in the open target transaction.
+    pub staged_chunks: usize,
+    /// Source changes in the open batch.
+    pub changes: u64,
+    /// Set when the version cannot be maintained any more; recorded with the next batch.
+    pub broken: Option<String>,
+    pub sql_merge_rows: String,
+    pub sql_stage_rows: String,
+    pub sql_merge_staged: String,
+    pub sql_delete_empty: String,
+    pub sql_settings: String,
+}
+
+impl VersionRuntime {
+    pub fn new(record: VersionRecord, index: usize) -> Self {
+        let plan = &record.plan;
+        let table = record.table_qualified();
+        let staging = format!("pg_temp.{}", quote_ident(&format!("summa_staging_{index}")));
+        VersionRuntime {
+            sql_merge_rows: sqlgen::merge(plan, &table, &sqlgen::delta_from_rows(plan)),
+            sql_stage_rows: sqlgen::stage_rows(plan, &staging),
+            sql_merge_staged: sqlgen::merge(
+                plan,
+                &table,
+                &sqlgen::delta_from_staging(plan, &staging),
+            ),
+            sql_delete_empty: sqlgen::delete_empty_groups(&table),
+            sql_settings: plan.settings.set_local_sql(),
+            rows: SignedRows::new(plan.shipped.len()),
+            positions: None,
+            keys_only: false,
+            staged_chunks: 0,
+            changes: 0,
+            broken: None,
+            staging,
+            record,
+        }
+    }
+
+    pub fn source_oid(&self) -> u32 {
+        self.record.plan.source_oid
+    }
+
+    pub fn has_work(&self) -> bool {
+        !self.rows.is_empty() || self.staged_chunks > 0
+    }
+
+    /// A (new) Relation message for the source: map shipped columns by name and type.
+    pub fn on_relation(&mut self, rel: &Relation) {
+        let mut positions = Vec::new();
+        for col in &self.record.plan.shipped {
+            match rel.columns.iter().position(|c| c.name == col.name) {
+                Some(i) if rel.columns[i].type_oid == col.type_oid => positions.push(i),
+                Some(_) => {
+                    self.break_with(format!(
+                        "column {} of {}.{} changed type; rebuild the view",
+                        col.name, rel.schema, rel.name
+                    ));
+                    return;
+                }
+                None => {
+                    self.break_with(format!(
+                        "column {} of {}.{} was dropped or renamed; rebuild the view",
+                        col.name, rel.schema, rel.name
+                    ));
+                    return;
+                }
+            }
+        }
+        self.keys_only = positions.iter().all(|&i| rel.columns[i].is_key);
+        self.positions = Some(positions);
+    }
+
+    pub fn break_with(&mut self, reason: String) {
+        if self.broken.is_none() {
+            tracing::error!(view = %self.record.view, version = self.record.version, reason = %reason, "version broken");
+            self.broken = Some(reason);
+        }
+    }
+
+    fn pick(&self, tuple: &Tuple, fallback: Option<&Tuple>) -> Option<Vec<Option<String>>> {
+        let positions = self.positions.as_ref()?;
+        positions
+            .iter()
+            .map(|&i| match tuple.get(i)? {
+                Datum::Null => Some(None),
+                Datum::Text(_) => Some(tuple[i].as_str().map(str::to_string)),
+                // Unchanged TOAST: the value is the old tuple's, never NULL.
+                Datum::UnchangedToast => match fallback.and_then(|f| f.get(i)) {
+                    Some(d @ Datum::Text(_)) => Some(d.as_str().map(str::to_string)),
+                    Some(Datum::Null) => Some(None),
+                    _ => None,
+                },
+            })
+            .collect()
+    }
+
+    fn old_values(
+        &mut self,
+        old: Option<&(OldKind, Tuple)>,
+        new: Option<&Tuple>,
+        what: &str,
+    ) -> Option<Vec<Option<String>>> {
+        let values = match old {
+            Some((OldKind::Full, t)) => self.pick(t, None),
+            // A key-only old tuple has NULL placeholders for the other columns: usable only if
+            // every shipped column is a key column (which `summa create` checked); otherwise the
+            // table's REPLICA IDENTITY changed since.
+            Some((OldKind::Key, t)) if self.keys_only => self.pick(t, None),
+            // No old tuple: the key did not change, so key columns kept their values.
+            None if self.keys_only => new.and_then(|n| self.pick(n, None)),
+            _ => None,
+        };
+        if values.is_none() {
+            self.break_with(format!(
+                "an {what} of {} arrived without the old values of the columns the view reads \
+                 (REPLICA IDENTITY changed?); run ALTER TABLE … REPLICA IDENTITY FULL and rebuild",
+                self.record.plan.source_qualified()
+            ));
+        }
+        values
+    }
+
+    pub fn insert(&mut self, new: &Tuple) {
+        if let Some(values) = self.pick(new, None) {
+            self.rows.push(1, values);
+            self.changes += 1;
+        }
+    }
+
+    pub fn update(&mut self, old: Option<&(OldKind, Tuple)>, new: &Tuple) {
+        let Some(before) = self.old_values(old, Some(new), "UPDATE") else {
+            return;
+        };
+        let Some(after) = self.pick(new, old.map(|(_, t)| t)) else {
+            self.break_with(
+                "an UPDATE carried an unchanged TOAST value without its old value".into(),
+            );
+            return;
+        };
+        self.changes += 1;
+        if before != after {
+            self.rows.push(-1, before);
+            self.rows.push(1, after);
+        }
+    }
+
+    pub fn delete(&mut self, old: &(OldKind, Tuple)) {
+        if let Some(before) = self.old_values(Some(old), None, "DELETE") {
+            self.rows.push(-1, before);
+            self.changes += 1;
+        }
+    }
+}

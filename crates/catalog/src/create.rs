@@ -1,0 +1,452 @@
+//! Creating versions: plan → summary table → slot with exported snapshot → backfill.
+//!
+//! Handoff (invariant 3): the slot is created on a replication session with an exported
+//! snapshot. The backfill reads the source under exactly that snapshot and commits the
+//! summary rows together with the stream record whose applied LSN is the slot's consistent
+//! point; streaming then starts there. Transactions committed before the consistent point are
+//! in the snapshot, those after it are streamed: none is missed or counted twice.
+//!
+//! Bounded steps (invariant 4): the backfill aggregates the source in ranges of heap blocks,
+//! one statement per range under `statement_timeout = budget`, inside savepoints; a range
+//! that times out is retried at half the size, and the range size adapts to aim at a third of
+//! the budget per statement.
+
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use summa_plan::ident::{qualified, quote_ident, quote_literal};
+use summa_plan::{plan_view, sqlgen, MaintenancePlan, PinnedSettings, SourceTable};
+use summa_stream::{create_slot_with_snapshot, ConnInfo};
+use tokio_postgres::Client;
+
+use crate::error::{db_message, CatalogError, DbContext};
+use crate::records::lsn_text;
+
+#[derive(Debug, Clone)]
+pub struct ViewSpec {
+    pub name: String,
+    pub sql: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    /// Schema of the summary tables and alias views.
+    pub schema: String,
+    /// Versioned table name pattern: `{name}` and `{version}` are replaced.
+    pub table_pattern: String,
+    pub set_replica_identity_full: bool,
+    pub statement_budget: Duration,
+    pub show_progress: bool,
+    /// Settings pinned for the new versions; captured from the session when `None`.
+    pub settings: Option<PinnedSettings>,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions {
+            schema: "public".into(),
+            table_pattern: "{name}__v{version}".into(),
+            set_replica_identity_full: false,
+            statement_budget: Duration::from_secs(30),
+            show_progress: false,
+            settings: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CreatedVersion {
+    pub view: String,
+    pub version: i32,
+    pub table: String,
+    pub alias: String,
+    pub slot: String,
+    pub consistent_point: String,
+    pub backfill_statements: u64,
+    pub backfill_elapsed: Duration,
+}
+
+struct Pending {
+    spec: ViewSpec,
+    plan: MaintenancePlan,
+    version: i32,
+    table_name: String,
+}
+
+fn valid_view_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 48
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// Create one new version of each view, all fed by one new stream, backfilled from one
+/// snapshot. On any failure nothing is left behind (tables, catalog rows, slot).
+pub async fn create_views(
+    conn: &ConnInfo,
+    client: &mut Client,
+    specs: &[ViewSpec],
+    opts: &CreateOptions,
+) -> Result<Vec<CreatedVersion>, CatalogError> {
+    crate::schema::install(client).await?;
+    let settings = match &opts.settings {
+        Some(s) => s.clone(),
+        None => PinnedSettings::capture(&*client)
+            .await
+            .ctx(|| "reading session settings".into())?,
+    };
+    let mut planned = Vec::new();
+    for spec in specs {
+        if !valid_view_name(&spec.name) {
+            return Err(CatalogError::Invalid {
+                view: spec.name.clone(),
+                message: "view names use lower-case letters, digits and _, start with a letter, at most 48 characters".into(),
+            });
+        }
+        let (plan, source) = plan_view(client, &spec.sql, &settings)
+            .await
+            .map_err(|error| CatalogError::Plan {
+                view: spec.name.clone(),
+                error,
+            })?;
+        ensure_old_values(
+            client,
+            &spec.name,
+            &plan,
+            &source,
+            opts.set_replica_identity_full,
+        )
+        .await?;
+        planned.push((spec.clone(), plan));
+    }
+
+    let pending = register(client, planned, opts).await?;
+    match backfill_all(conn, client, &pending, opts).await {
+        Ok(created) => Ok(created),
+        Err(err) => {
+            cleanup(client, &pending, opts).await;
+            Err(err)
+        }
+    }
+}
+
+async fn ensure_old_values(
+    client: &Client,
+    view: &str,
+    plan: &MaintenancePlan,
+    source: &SourceTable,
+    set_full: bool,
+) -> Result<(), CatalogError> {
+    let needed: Vec<String> = plan.shipped.iter().map(|c| c.name.clone()).collect();
+    let missing = source.columns_without_old_values(&needed);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let fix_sql = source.replica_identity_full_sql();
+    if set_full {
+        tracing::info!(view, table = %source.qualified_name(), "setting REPLICA IDENTITY FULL");
+        client
+            .batch_execute(&fix_sql)
+            .await
+            .ctx(|| format!("view {view}: {fix_sql}"))?;
+        return Ok(());
+    }
+    Err(CatalogError::ReplicaIdentity {
+        view: view.to_string(),
+        table: source.qualified_name(),
+        columns: missing.join(", "),
+        fix_sql,
+    })
+}
+
+/// Allocate version numbers and create the (empty) summary tables, state `backfilling`.
+async fn register(
+    client: &mut Client,
+    planned: Vec<(ViewSpec, MaintenancePlan)>,
+    opts: &CreateOptions,
+) -> Result<Vec<Pending>, CatalogError> {
+    let tx = client
+        .transaction()
+        .await
+        .ctx(|| "registering versions".into())?;
+    tx.batch_execute("SELECT pg_advisory_xact_lock(hashtext('summa.create'))")
+        .await
+        .ctx(|| "locking the catalog".into())?;
+    let mut out = Vec::new();
+    for (spec, plan) in planned {
+        let view = spec.name.clone();
+        tx.execute(
+            "INSERT INTO summa.views (name, schema_name) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            &[&view, &opts.schema],
+        )
+        .await
+        .ctx(|| format!("registering view {view}"))?;
+        let version: i32 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0) + 1 FROM summa.versions WHERE view_name = $1",
+                &[&view],
+            )
+            .await
+            .ctx(|| format!("allocating a version of {view}"))?
+            .get(0);
+        let table_name = opts
+            .table_pattern
+            .replace("{name}", &view)
+            .replace("{version}", &version.to_string());
+        let table = qualified(&opts.schema, &table_name);
+        for stmt in sqlgen::create_table(&plan, &table) {
+            tx.batch_execute(&stmt)
+                .await
+                .map_err(|source| CatalogError::Invalid {
+                    view: view.clone(),
+                    message: format!("creating summary table {table}: {}", db_message(&source)),
+                })?;
+        }
+        tx.execute(
+            "INSERT INTO summa.versions (view_name, version, state, table_schema, table_name, sql, plan, plan_format) \
+             VALUES ($1, $2, 'backfilling', $3, $4, $5, $6, $7)",
+            &[&view, &version, &opts.schema, &table_name, &plan.sql, &plan.to_json(), &(plan.format as i32)],
+        )
+        .await
+        .ctx(|| format!("registering {view} v{version}"))?;
+        out.push(Pending {
+            spec,
+            plan,
+            version,
+            table_name,
+        });
+    }
+    tx.commit().await.ctx(|| "registering versions".into())?;
+    Ok(out)
+}
+
+async fn backfill_all(
+    conn: &ConnInfo,
+    client: &mut Client,
+    pending: &[Pending],
+    opts: &CreateOptions,
+) -> Result<Vec<CreatedVersion>, CatalogError> {
+    let id: i64 = client
+        .query_one("SELECT nextval('summa.stream_ids')", &[])
+        .await
+        .ctx(|| "allocating a stream id".into())?
+        .get(0);
+    let slot = format!("summa_{id}");
+    let mut tables: Vec<String> = pending.iter().map(|p| p.plan.source_qualified()).collect();
+    tables.sort();
+    tables.dedup();
+    client
+        .batch_execute(&format!(
+            "CREATE PUBLICATION {} FOR TABLE {}",
+            quote_ident(&slot),
+            tables.join(", ")
+        ))
+        .await
+        .ctx(|| format!("creating publication {slot}"))?;
+    let exported = create_slot_with_snapshot(conn, &slot, &slot)
+        .await
+        .map_err(|error| CatalogError::Replication {
+            context: format!("creating replication slot {slot}"),
+            error,
+        })?;
+    let start = lsn_text(exported.consistent_point.0);
+    tracing::info!(slot, consistent_point = %start, "slot created; backfilling from its snapshot");
+
+    let tx = client
+        .transaction()
+        .await
+        .ctx(|| "starting the backfill".into())?;
+    tx.batch_execute(&format!(
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT {}; SET LOCAL statement_timeout = {}",
+        quote_literal(&exported.snapshot_name),
+        opts.statement_budget.as_millis()
+    ))
+    .await
+    .ctx(|| "importing the slot's snapshot".into())?;
+    tx.execute(
+        "INSERT INTO summa.streams (slot_name, publication, applied_lsn) VALUES ($1, $1, $2::text::pg_lsn)",
+        &[&slot, &start],
+    )
+    .await
+    .ctx(|| format!("recording stream {slot}"))?;
+    let mut created = Vec::new();
+    for p in pending {
+        let table = qualified(&opts.schema, &p.table_name);
+        let started = Instant::now();
+        let statements = backfill_one(&tx, p, &table, opts).await?;
+        let alias = qualified(&opts.schema, &p.spec.name);
+        tx.execute(
+            "UPDATE summa.versions SET state = 'catching_up', slot_name = $3, start_lsn = $4::text::pg_lsn, updated_at = now() \
+             WHERE view_name = $1 AND version = $2",
+            &[&p.spec.name, &p.version, &slot, &start],
+        )
+        .await
+        .ctx(|| format!("recording {} v{}", p.spec.name, p.version))?;
+        let serving: Option<i32> = tx
+            .query_one(
+                "SELECT serving_version FROM summa.views WHERE name = $1",
+                &[&p.spec.name],
+            )
+            .await
+            .ctx(|| "reading the serving version".into())?
+            .get(0);
+        if serving.is_none() {
+            tx.batch_execute(&sqlgen::alias_view(&p.plan, &alias, &table))
+                .await
+                .map_err(|source| CatalogError::Invalid {
+                    view: p.spec.name.clone(),
+                    message: format!("creating alias view {alias}: {}", db_message(&source)),
+                })?;
+            tx.execute(
+                "UPDATE summa.views SET serving_version = $2 WHERE name = $1",
+                &[&p.spec.name, &p.version],
+            )
+            .await
+            .ctx(|| "recording the serving version".into())?;
+        }
+        created.push(CreatedVersion {
+            view: p.spec.name.clone(),
+            version: p.version,
+            table,
+            alias,
+            slot: slot.clone(),
+            consistent_point: start.clone(),
+            backfill_statements: statements,
+            backfill_elapsed: started.elapsed(),
+        });
+    }
+    tx.commit().await.ctx(|| "committing the backfill".into())?;
+    drop(exported);
+    Ok(created)
+}
+
+/// Backfill one version in block ranges; returns the number of chunk statements run.
+async fn backfill_one(
+    tx: &tokio_postgres::Transaction<'_>,
+    p: &Pending,
+    table: &str,
+    opts: &CreateOptions,
+) -> Result<u64, CatalogError> {
+    let label = format!("{} v{}", p.spec.name, p.version);
+    tx.batch_execute(&p.plan.settings.set_local_sql())
+        .await
+        .ctx(|| format!("{label}: applying pinned settings"))?;
+    let blocks: i64 = tx
+        .query_one(&sqlgen::source_blocks(&p.plan), &[])
+        .await
+        .ctx(|| format!("{label}: sizing the source"))?
+        .get(0);
+    let bar = if opts.show_progress {
+        let bar = ProgressBar::new(blocks.max(1) as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {percent}% {pos}/{len} blocks, eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(format!("backfilling {label}"));
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let bounded = sqlgen::backfill_chunk(&p.plan, table, true);
+    let unbounded = sqlgen::backfill_chunk(&p.plan, table, false);
+    let target = opts.statement_budget / 3;
+    let mut chunk: i64 = 1024;
+    let mut start: i64 = 0;
+    let mut statements = 0;
+    loop {
+        let last = start + chunk >= blocks;
+        let began = Instant::now();
+        tx.batch_execute("SAVEPOINT summa_chunk")
+            .await
+            .ctx(|| format!("{label}: savepoint"))?;
+        let result = if last {
+            tx.query_one(&unbounded, &[&start]).await
+        } else {
+            tx.query_one(&bounded, &[&start, &(start + chunk)]).await
+        };
+        statements += 1;
+        match result {
+            Ok(_) => {
+                tx.batch_execute("RELEASE SAVEPOINT summa_chunk")
+                    .await
+                    .ctx(|| format!("{label}: savepoint"))?;
+            }
+            Err(err)
+                if err.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+                    && chunk > 1 =>
+            {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT summa_chunk")
+                    .await
+                    .ctx(|| format!("{label}: savepoint"))?;
+                chunk = (chunk / 2).max(1);
+                tracing::warn!(view = %label, chunk, "backfill chunk hit the statement budget; halving");
+                continue;
+            }
+            Err(err) => {
+                return Err(CatalogError::Invalid {
+                    view: label,
+                    message: format!(
+                        "backfill of blocks from {start} failed: {}",
+                        db_message(&err)
+                    ),
+                })
+            }
+        }
+        if last {
+            break;
+        }
+        bar.set_position((start + chunk) as u64);
+        start += chunk;
+        let took = began.elapsed().max(Duration::from_millis(1));
+        let scale = (target.as_secs_f64() / took.as_secs_f64()).clamp(0.25, 4.0);
+        chunk = ((chunk as f64 * scale) as i64).clamp(16, 1 << 22);
+    }
+    bar.finish_and_clear();
+    Ok(statements)
+}
+
+/// Best-effort removal of what a failed create left: tables, catalog rows, slot, publication.
+async fn cleanup(client: &Client, pending: &[Pending], opts: &CreateOptions) {
+    for p in pending {
+        let table = qualified(&opts.schema, &p.table_name);
+        let _ = client
+            .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
+            .await;
+        let _ = client
+            .execute(
+                "DELETE FROM summa.versions WHERE view_name = $1 AND version = $2",
+                &[&p.spec.name, &p.version],
+            )
+            .await;
+        let _ = client
+            .execute(
+                "DELETE FROM summa.views v WHERE name = $1 AND NOT EXISTS (SELECT 1 FROM summa.versions WHERE view_name = v.name)",
+                &[&p.spec.name],
+            )
+            .await;
+    }
+    let orphans = client
+        .query(
+            "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'summa\\_%' \
+             AND slot_name NOT IN (SELECT slot_name FROM summa.streams) AND NOT active",
+            &[],
+        )
+        .await
+        .unwrap_or_default();
+    for row in orphans {
+        let slot: String = row.get(0);
+        let _ = client
+            .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
+            .await;
+        let _ = client
+            .batch_execute(&format!(
+                "DROP PUBLICATION IF EXISTS {}",
+                quote_ident(&slot)
+            ))
+            .await;
+    }
+}

@@ -1,0 +1,61 @@
+use summa_plan::PlanError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("view {view}: {error}")]
+    Plan { view: String, error: PlanError },
+    #[error(
+        "view {view}: table {table} does not log the old values of column(s) {columns} on UPDATE and DELETE \
+         (REPLICA IDENTITY), so their changes cannot be subtracted from the summary.\n  \
+         Run:  {fix_sql};\n  or pass --set-replica-identity-full to let summa run it"
+    )]
+    ReplicaIdentity {
+        view: String,
+        table: String,
+        columns: String,
+        fix_sql: String,
+    },
+    #[error("view {view}: {message}")]
+    Invalid { view: String, message: String },
+    #[error("{context}: {}", db_message(.error))]
+    Db {
+        context: String,
+        error: tokio_postgres::Error,
+    },
+    #[error("replication: {context}: {error}")]
+    Replication {
+        context: String,
+        error: summa_stream::PgWireError,
+    },
+    #[error("stored plan of {view} v{version} cannot be read: {error}")]
+    StoredPlan {
+        view: String,
+        version: i32,
+        error: serde_json::Error,
+    },
+}
+
+/// Attach context to a database error.
+pub(crate) trait DbContext<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T, CatalogError>;
+}
+
+impl<T> DbContext<T> for Result<T, tokio_postgres::Error> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T, CatalogError> {
+        self.map_err(|error| CatalogError::Db {
+            context: context(),
+            error,
+        })
+    }
+}
+
+/// Postgres' message (and detail) of a database error, for people.
+pub fn db_message(err: &tokio_postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail}; SQLSTATE {})", db.message(), db.code().code()),
+            None => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        },
+        None => err.to_string(),
+    }
+}

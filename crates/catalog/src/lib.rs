@@ -1,0 +1,27 @@
+//! Catalog and lifecycle: the `summa` schema in the target database (views, versions, streams
+//! and their applied LSNs), creating a version (plan → summary table → slot with exported
+//! snapshot → chunked backfill → `catching_up`), verifying a version against its SELECT, and
+//! the status report.
+//!
+//! Version states: `backfilling → catching_up → live`, or `broken` with a reason. Each
+//! stream is one logical slot + publication feeding a set of versions; its applied LSN is
+//! written in the same transaction as the summary rows it covers.
+
+mod create;
+mod drop;
+mod error;
+mod records;
+mod schema;
+mod status;
+mod verify;
+
+pub use create::{create_views, CreateOptions, CreatedVersion, ViewSpec};
+pub use drop::drop_view;
+pub use error::{db_message, CatalogError};
+pub use records::{
+    list_streams, mark_broken, mark_live, stream_versions, StreamRecord, VersionRecord,
+    VersionState,
+};
+pub use schema::install;
+pub use status::{status, StatusRow};
+pub use verify::{verify_version, VerifyReport};

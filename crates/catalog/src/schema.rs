@@ -1,0 +1,50 @@
+//! DDL of the `summa` schema. Idempotent; serialized with an advisory lock.
+
+use tokio_postgres::Client;
+
+use crate::error::{CatalogError, DbContext};
+
+const SCHEMA_SQL: &str = r#"
+CREATE SCHEMA IF NOT EXISTS summa;
+CREATE SEQUENCE IF NOT EXISTS summa.stream_ids;
+CREATE TABLE IF NOT EXISTS summa.streams (
+    slot_name text PRIMARY KEY,
+    publication text NOT NULL,
+    applied_lsn pg_lsn NOT NULL,
+    applied_commit_time timestamptz,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS summa.views (
+    name text PRIMARY KEY,
+    schema_name text NOT NULL,
+    serving_version int,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS summa.versions (
+    view_name text NOT NULL REFERENCES summa.views (name),
+    version int NOT NULL,
+    state text NOT NULL CHECK (state IN ('backfilling', 'catching_up', 'live', 'broken')),
+    table_schema text NOT NULL,
+    table_name text NOT NULL,
+    sql text NOT NULL,
+    plan jsonb NOT NULL,
+    plan_format int NOT NULL,
+    slot_name text REFERENCES summa.streams (slot_name),
+    start_lsn pg_lsn,
+    error text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (view_name, version)
+);
+"#;
+
+/// Create the `summa` schema and its tables if they do not exist.
+pub async fn install(client: &Client) -> Result<(), CatalogError> {
+    client
+        .batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock(hashtext('summa.install')); {SCHEMA_SQL} COMMIT;"
+        ))
+        .await
+        .ctx(|| "installing the summa schema".into())
+}

@@ -1,0 +1,241 @@
+//! create, run, status, verify, drop.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context};
+use summa_catalog::{CatalogError, ViewSpec};
+use summa_stream::ConnInfo;
+
+use crate::config::Config;
+
+pub(crate) fn conn_info(url: Option<String>) -> anyhow::Result<ConnInfo> {
+    let url = url.ok_or_else(|| {
+        anyhow!("no database given: pass --database-url, set DATABASE_URL, or put database_url in summa.toml")
+    })?;
+    Ok(ConnInfo::parse(&url)?)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CreateArgs {
+    /// View name; the alias view gets this name, versions get the table pattern.
+    name: String,
+    /// The view's SELECT.
+    #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+    sql: Option<String>,
+    /// File holding the view's SELECT.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Run `ALTER TABLE … REPLICA IDENTITY FULL` on the source when it cannot supply old values.
+    #[arg(long)]
+    set_replica_identity_full: bool,
+}
+
+/// Render a planning error with the SQL line and a caret, as Postgres does.
+fn explain(err: CatalogError, sql: &str) -> anyhow::Error {
+    match err {
+        CatalogError::Plan { view, error } => anyhow!("view {view}:\n{}", error.render(sql)),
+        other => anyhow!(other),
+    }
+}
+
+pub async fn create(
+    args: CreateArgs,
+    url: Option<String>,
+    config: &Config,
+) -> anyhow::Result<ExitCode> {
+    let sql = match (&args.sql, &args.file) {
+        (Some(sql), _) => sql.clone(),
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?,
+        (None, None) => bail!("give the view's SELECT with --sql or --file"),
+    };
+    let conn = conn_info(url)?;
+    let mut client = conn.connect("summa-create").await?;
+    let mut opts = config.create_options();
+    opts.set_replica_identity_full = args.set_replica_identity_full;
+    opts.show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let created = summa_catalog::create_views(
+        &conn,
+        &mut client,
+        &[ViewSpec {
+            name: args.name.clone(),
+            sql: sql.clone(),
+        }],
+        &opts,
+    )
+    .await
+    .map_err(|e| explain(e, &sql))?;
+    for c in created {
+        println!(
+            "created {} v{}: table {} (alias {}), backfilled in {:.1}s ({} statements); \
+             it becomes live once `summa run` has caught up from {}",
+            c.view,
+            c.version,
+            c.table,
+            c.alias,
+            c.backfill_elapsed.as_secs_f64(),
+            c.backfill_statements,
+            c.consistent_point
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn run(url: Option<String>, config: &Config) -> anyhow::Result<ExitCode> {
+    let conn = conn_info(url)?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: abandoning any open batch, acknowledging nothing unapplied");
+        let _ = tx.send(true);
+    });
+    tracing::info!(database = %conn.display(), "summa sidecar starting");
+    summa_apply::run(
+        conn,
+        config.apply_config(),
+        Arc::new(summa_apply::Metrics::default()),
+        rx,
+    )
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// Only this view.
+    name: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn status(args: StatusArgs, url: Option<String>) -> anyhow::Result<ExitCode> {
+    let conn = conn_info(url)?;
+    let client = conn.connect("summa-status").await?;
+    summa_catalog::install(&client).await?;
+    let rows = summa_catalog::status(&client, args.name.as_deref()).await?;
+    if args.json {
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "view": r.view, "version": r.version, "state": r.state, "table": r.table,
+                    "alias": r.alias, "serving": r.serving, "applied_lsn": r.applied_lsn,
+                    "lag_bytes": r.lag_bytes, "lag_seconds": r.lag_seconds, "rows": r.rows, "error": r.error,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("no views yet: create one with `summa create NAME --sql \"SELECT …\"`");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<24} {:>3} {:<12} {:<40} {:>12} {:>8} {:>10}",
+        "VIEW", "VER", "STATE", "TABLE (alias serves *)", "LAG BYTES", "LAG S", "ROWS"
+    );
+    for r in rows {
+        println!(
+            "{:<24} {:>3} {:<12} {:<40} {:>12} {:>8} {:>10}",
+            r.view,
+            r.version,
+            r.state,
+            format!("{}{}", r.table, if r.serving { " *" } else { "" }),
+            r.lag_bytes
+                .map(|b| b.max(0).to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.lag_seconds
+                .map(|s| format!("{s:.1}"))
+                .unwrap_or_else(|| "-".into()),
+            if r.rows < 0 {
+                "-".into()
+            } else {
+                r.rows.to_string()
+            },
+        );
+        if let Some(err) = r.error {
+            println!("    error: {err}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    name: String,
+    /// Version to check (default: the one the alias serves).
+    #[arg(long)]
+    version: Option<i32>,
+}
+
+pub async fn verify(args: VerifyArgs, url: Option<String>) -> anyhow::Result<ExitCode> {
+    let conn = conn_info(url)?;
+    let mut client = conn.connect("summa-verify").await?;
+    let row = client
+        .query_opt(
+            "SELECT v.version, v.plan, quote_ident(v.table_schema) || '.' || quote_ident(v.table_name) \
+             FROM summa.versions v JOIN summa.views w ON w.name = v.view_name \
+             WHERE v.view_name = $1 AND v.version = coalesce($2, w.serving_version)",
+            &[&args.name, &args.version],
+        )
+        .await?
+        .ok_or_else(|| anyhow!("no such view or version: {}", args.name))?;
+    let version: i32 = row.get(0);
+    let plan = summa_plan::MaintenancePlan::from_json(row.get(1))?;
+    let table: String = row.get(2);
+    let report = summa_catalog::verify_version(&mut client, &plan, &table).await?;
+    if report.is_equal() {
+        println!("{} v{version}: equal to its SELECT", args.name);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} v{version}: {} differing rows",
+        args.name,
+        report.differences.len()
+    );
+    for (side, row) in report.differences.iter().take(50) {
+        println!("  {side}: {row}");
+    }
+    Ok(ExitCode::from(1))
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DropArgs {
+    name: String,
+}
+
+pub async fn drop(args: DropArgs, url: Option<String>) -> anyhow::Result<ExitCode> {
+    let conn = conn_info(url)?;
+    let mut client = conn.connect("summa-drop").await?;
+    if summa_catalog::drop_view(&mut client, &args.name).await? {
+        println!("dropped {}", args.name);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        bail!("no view named {}", args.name)
+    }
+}

@@ -1,0 +1,183 @@
+//! `summa.toml`: every tunable, its default and its meaning, defined once here
+//! (docs/configuration.md lists the same table; `summa config --defaults` prints it).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Target database URL; overridden by --database-url / DATABASE_URL.
+    pub database_url: Option<String>,
+    /// Schema of summary tables and alias views.
+    pub schema: String,
+    /// Versioned table name; `{name}` and `{version}` are replaced.
+    pub table_pattern: String,
+    /// Longest any statement summa issues may run (statement_timeout), in milliseconds.
+    pub statement_budget_ms: u64,
+    /// `text` or `json`.
+    pub log_format: String,
+    pub apply: ApplySection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApplySection {
+    /// Close a batch after this many source changes (at a transaction boundary).
+    pub max_batch_changes: usize,
+    /// Close a batch at the first transaction boundary after this many milliseconds.
+    pub max_batch_delay_ms: u64,
+    /// Signed rows per view buffered in memory before a chunk is shipped to Postgres.
+    pub chunk_rows: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: None,
+            schema: "public".into(),
+            table_pattern: "{name}__v{version}".into(),
+            statement_budget_ms: 30_000,
+            log_format: "text".into(),
+            apply: ApplySection::default(),
+        }
+    }
+}
+
+impl Default for ApplySection {
+    fn default() -> Self {
+        let d = summa_apply::ApplyConfig::default();
+        ApplySection {
+            max_batch_changes: d.max_batch_changes,
+            max_batch_delay_ms: d.max_batch_delay.as_millis() as u64,
+            chunk_rows: d.chunk_rows,
+        }
+    }
+}
+
+/// Every key with its default, for docs and `summa config --defaults`.
+pub const DEFAULTS_TOML: &str = r#"# database_url = "postgres://summa@localhost/app"   # or DATABASE_URL
+schema = "public"                  # schema of summary tables and alias views
+table_pattern = "{name}__v{version}"  # versioned table name
+statement_budget_ms = 30000        # statement_timeout of every statement summa runs
+log_format = "text"                # text | json
+
+[apply]
+max_batch_changes = 50000          # close a batch after this many source changes
+max_batch_delay_ms = 200           # ... or this long after it opened (at a commit)
+chunk_rows = 20000                 # signed rows per view held in memory before shipping
+"#;
+
+impl Config {
+    /// Read `path`, or `./summa.toml` when it exists, or the defaults.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let path: Option<PathBuf> = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from("summa.toml")).filter(|p| p.exists()),
+        };
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let value: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("config file {} is not valid TOML", path.display()))?;
+        // The linter's section belongs to `summa lint`.
+        let mut value = value;
+        value.remove("lint");
+        let config: Config = value
+            .try_into()
+            .with_context(|| format!("config file {}", path.display()))?;
+        config
+            .validate()
+            .with_context(|| format!("config file {}", path.display()))?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if !self.table_pattern.contains("{name}") || !self.table_pattern.contains("{version}") {
+            bail!(
+                "table_pattern must contain {{name}} and {{version}}, got {:?}",
+                self.table_pattern
+            );
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            bail!(
+                "log_format must be \"text\" or \"json\", got {:?}",
+                self.log_format
+            );
+        }
+        if self.statement_budget_ms < 100 {
+            bail!(
+                "statement_budget_ms must be at least 100, got {}",
+                self.statement_budget_ms
+            );
+        }
+        if self.apply.max_batch_changes == 0 || self.apply.chunk_rows == 0 {
+            bail!("apply.max_batch_changes and apply.chunk_rows must be positive");
+        }
+        Ok(())
+    }
+
+    pub fn statement_budget(&self) -> Duration {
+        Duration::from_millis(self.statement_budget_ms)
+    }
+
+    pub fn apply_config(&self) -> summa_apply::ApplyConfig {
+        summa_apply::ApplyConfig {
+            max_batch_changes: self.apply.max_batch_changes,
+            max_batch_delay: Duration::from_millis(self.apply.max_batch_delay_ms),
+            chunk_rows: self.apply.chunk_rows,
+            statement_budget: self.statement_budget(),
+            ..Default::default()
+        }
+    }
+
+    pub fn create_options(&self) -> summa_catalog::CreateOptions {
+        summa_catalog::CreateOptions {
+            schema: self.schema.clone(),
+            table_pattern: self.table_pattern.clone(),
+            statement_budget: self.statement_budget(),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_document_every_key() {
+        let from_doc: Config = toml::from_str(DEFAULTS_TOML).unwrap();
+        let d = Config::default();
+        assert_eq!(from_doc.schema, d.schema);
+        assert_eq!(from_doc.table_pattern, d.table_pattern);
+        assert_eq!(from_doc.statement_budget_ms, d.statement_budget_ms);
+        assert_eq!(from_doc.apply.max_batch_changes, d.apply.max_batch_changes);
+        assert_eq!(
+            from_doc.apply.max_batch_delay_ms,
+            d.apply.max_batch_delay_ms
+        );
+        assert_eq!(from_doc.apply.chunk_rows, d.apply.chunk_rows);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let dir = std::env::temp_dir().join(format!("summa-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("bad.toml");
+        std::fs::write(&p, "scheme = \"x\"\n").unwrap();
+        let err = format!("{:#}", Config::load(Some(&p)).unwrap_err());
+        assert!(err.contains("scheme"), "{err}");
+        std::fs::write(&p, "table_pattern = \"x\"\n").unwrap();
+        let err = format!("{:#}", Config::load(Some(&p)).unwrap_err());
+        assert!(err.contains("table_pattern"), "{err}");
+        std::fs::write(&p, "[apply]\nchunk_rows = \"many\"\n").unwrap();
+        let err = format!("{:#}", Config::load(Some(&p)).unwrap_err());
+        assert!(err.contains("chunk_rows"), "{err}");
+    }
+}

@@ -1,0 +1,255 @@
+//! `summa demo`: the whole product in one command.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use summa_catalog::ViewSpec;
+use summa_localpg::LocalPostgres;
+use summa_plan::ident::qualified;
+
+use crate::commands::conn_info;
+use crate::config::Config;
+use crate::workload;
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Orders loaded before the summaries are created.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: u64,
+    /// How long the writer runs, in seconds.
+    #[arg(long, default_value_t = 30)]
+    duration: u64,
+    /// Writer target rate in changes/s (0 = as fast as the machine allows).
+    #[arg(long, default_value_t = 5_000)]
+    rate: u64,
+    /// Writer connections.
+    #[arg(long, default_value_t = 2)]
+    writers: u32,
+}
+
+const SCHEMA: &str = "summa_demo";
+const VIEWS: [(&str, &str); 2] = [
+    ("demo_customer_totals", workload::V1),
+    ("demo_daily_status", workload::V2),
+];
+
+pub async fn run(args: DemoArgs, url: Option<String>, config: &Config) -> anyhow::Result<ExitCode> {
+    let mut _private = None;
+    let url = match url {
+        Some(url) => url,
+        None => {
+            println!("starting a private PostgreSQL (no --database-url given)…");
+            let pg = tokio::task::spawn_blocking(LocalPostgres::start).await??;
+            println!(
+                "  listening on 127.0.0.1:{} (removed when the demo ends)",
+                pg.port()
+            );
+            let url = pg.url("postgres");
+            _private = Some(pg);
+            url
+        }
+    };
+    let conn = conn_info(Some(url))?;
+    let mut client = conn.connect("summa-demo").await?;
+    check_wal_level(&client).await?;
+    summa_catalog::install(&client).await?;
+    for (name, _) in VIEWS {
+        summa_catalog::drop_view(&mut client, name).await?;
+    }
+
+    println!("loading {} orders into {SCHEMA}.orders…", args.rows);
+    workload::create_schema(&client, SCHEMA).await?;
+    let bar = bar(args.rows, "orders");
+    let loaded = Instant::now();
+    workload::load(&client, SCHEMA, args.rows, 100_000, |done| {
+        bar.set_position(done)
+    })
+    .await?;
+    bar.finish_and_clear();
+    println!("  loaded in {:.1}s", loaded.elapsed().as_secs_f64());
+
+    println!("creating summaries (backfill from one consistent snapshot)…");
+    client
+        .batch_execute(&format!("SET search_path = {SCHEMA}, public"))
+        .await?;
+    let mut opts = config.create_options();
+    opts.schema = SCHEMA.into();
+    opts.show_progress = true;
+    let specs: Vec<ViewSpec> = VIEWS
+        .iter()
+        .map(|(name, sql)| ViewSpec {
+            name: name.to_string(),
+            sql: sql.to_string(),
+        })
+        .collect();
+    let created = summa_catalog::create_views(&conn, &mut client, &specs, &opts).await?;
+    for c in &created {
+        println!(
+            "  {} v{} → table {}, alias {} (backfill {:.1}s)",
+            c.view,
+            c.version,
+            c.table,
+            c.alias,
+            c.backfill_elapsed.as_secs_f64()
+        );
+    }
+
+    let metrics = Arc::new(summa_apply::Metrics::default());
+    let (stop_sidecar, sidecar_rx) = tokio::sync::watch::channel(false);
+    let sidecar = tokio::spawn(summa_apply::run(
+        conn.clone(),
+        config.apply_config(),
+        metrics.clone(),
+        sidecar_rx,
+    ));
+
+    println!(
+        "writing for {}s ({} writers, target {} changes/s); one status line a second:",
+        args.duration, args.writers, args.rate
+    );
+    let stop_writers = Arc::new(AtomicBool::new(false));
+    let source_changes = Arc::new(AtomicU64::new(0));
+    let mut writers = Vec::new();
+    for _ in 0..args.writers {
+        let wc = conn.connect("summa-demo-writer").await?;
+        writers.push(tokio::spawn(workload::write(
+            wc,
+            SCHEMA.into(),
+            10,
+            args.rate / u64::from(args.writers.max(1)),
+            source_changes.clone(),
+            stop_writers.clone(),
+        )));
+    }
+    let started = Instant::now();
+    let (mut last_src, mut last_applied) = (0, 0);
+    while started.elapsed() < Duration::from_secs(args.duration) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let src = source_changes.load(Ordering::Relaxed);
+        let applied = metrics.applied_changes.load(Ordering::Relaxed);
+        let (lag_bytes, lag_ms) = lag(&client, &metrics).await?;
+        println!(
+            "  t={:>3}s  source {:>7} changes/s  applied {:>7} changes/s  lag {:>9} bytes {:>6} ms",
+            started.elapsed().as_secs(),
+            src - last_src,
+            applied - last_applied,
+            lag_bytes,
+            lag_ms
+        );
+        (last_src, last_applied) = (src, applied);
+    }
+    stop_writers.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await?.context("writer failed")?;
+    }
+    let target: String = client
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await?
+        .get(0);
+    println!("writer stopped at {target}; waiting until applied…");
+    let waited = Instant::now();
+    if !summa_apply::wait_applied(&client, &target, Duration::from_secs(300)).await? {
+        anyhow::bail!(
+            "summaries did not catch up within 300 s (see the log; rerun with --log info)"
+        );
+    }
+    println!("  caught up in {} ms", waited.elapsed().as_millis());
+
+    let mut all_equal = true;
+    for c in &created {
+        let (plan, table) = load_plan(&client, &c.view, c.version).await?;
+        let report = summa_catalog::verify_version(&mut client, &plan, &table).await?;
+        if report.is_equal() {
+            println!("verify {}: equal to its SELECT ✓", c.view);
+        } else {
+            all_equal = false;
+            println!(
+                "verify {}: {} DIFFERENT rows ✗",
+                c.view,
+                report.differences.len()
+            );
+            for (side, row) in report.differences.iter().take(10) {
+                println!("    {side}: {row}");
+            }
+        }
+    }
+    let _ = stop_sidecar.send(true);
+    sidecar.await??;
+    println!(
+        "applied {} source changes in {} batches; query {} or the versioned tables.",
+        metrics.applied_changes.load(Ordering::Relaxed),
+        metrics.batches.load(Ordering::Relaxed),
+        qualified(SCHEMA, VIEWS[0].0)
+    );
+    Ok(if all_equal {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "  [{{bar:30}}] {{pos}}/{{len}} {what}, eta {{eta}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+async fn check_wal_level(client: &tokio_postgres::Client) -> anyhow::Result<()> {
+    let level: String = client.query_one("SHOW wal_level", &[]).await?.get(0);
+    if level != "logical" {
+        anyhow::bail!(
+            "the server runs with wal_level = {level}; summa reads the WAL through logical replication: \
+             set wal_level = logical in postgresql.conf and restart the server"
+        );
+    }
+    Ok(())
+}
+
+async fn lag(
+    client: &tokio_postgres::Client,
+    metrics: &summa_apply::Metrics,
+) -> anyhow::Result<(i64, i64)> {
+    let applied = metrics.applied_lsn.load(Ordering::Relaxed);
+    let commit = metrics.applied_commit_time.load(Ordering::Relaxed) as f64;
+    let row = client
+        .query_one(
+            "SELECT greatest(0, (pg_current_wal_lsn() - $1::text::pg_lsn))::bigint, \
+                    greatest(0, extract(epoch FROM clock_timestamp() - ('2000-01-01 00:00:00+00'::timestamptz + make_interval(secs => $2::float8 / 1e6))) * 1000)::bigint",
+            &[&summa_stream::Lsn(applied).to_string(), &commit],
+        )
+        .await?;
+    let bytes: i64 = row.get(0);
+    let ms: i64 = if bytes == 0 || applied == 0 {
+        0
+    } else {
+        row.get(1)
+    };
+    Ok((bytes, ms))
+}
+
+pub(crate) async fn load_plan(
+    client: &tokio_postgres::Client,
+    view: &str,
+    version: i32,
+) -> anyhow::Result<(summa_plan::MaintenancePlan, String)> {
+    let row = client
+        .query_one(
+            "SELECT plan, quote_ident(table_schema) || '.' || quote_ident(table_name) FROM summa.versions \
+             WHERE view_name = $1 AND version = $2",
+            &[&view, &version],
+        )
+        .await?;
+    Ok((
+        summa_plan::MaintenancePlan::from_json(row.get(0))?,
+        row.get(1),
+    ))
+}

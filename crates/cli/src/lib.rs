@@ -1,0 +1,116 @@
+//! The `summa` command. It only orchestrates: planning, streaming, applying and the catalog
+//! live in their own crates.
+
+mod commands;
+mod config;
+mod demo;
+pub mod workload;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "summa",
+    version,
+    about = "Keeps PostgreSQL summary tables fresh incrementally from the WAL"
+)]
+pub struct Cli {
+    /// Config file (default: ./summa.toml when it exists).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Target database URL (also DATABASE_URL).
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Log filter, e.g. `info` or `summa_apply=debug` (also RUST_LOG).
+    #[arg(long, global = true)]
+    log: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start a private Postgres (unless --database-url), load the reference workload, keep
+    /// two summaries fresh under a live writer, then verify them.
+    Demo(demo::DemoArgs),
+    /// Create a new version of a summary view and backfill it.
+    Create(commands::CreateArgs),
+    /// Run the sidecar: keep every live version fresh until SIGINT/SIGTERM.
+    Run,
+    /// Show every version: state, lag, table to query.
+    Status(commands::StatusArgs),
+    /// Compare a version with its SELECT on the source; exit code 1 on any difference.
+    Verify(commands::VerifyArgs),
+    /// Drop a view: its alias, every version, and slots no longer needed.
+    Drop(commands::DropArgs),
+    /// Print the configuration keys with their defaults.
+    Config,
+}
+
+fn init_logging(filter: Option<&str>, default: &str, json: bool) {
+    let filter = filter
+        .map(str::to_string)
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| default.to_string());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Entry point of the `summa` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match config::Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let quiet_default = matches!(cli.command, Command::Demo(_));
+    init_logging(
+        cli.log.as_deref(),
+        if quiet_default { "warn" } else { "info" },
+        config.log_format == "json",
+    );
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let url = cli.database_url.clone().or(config.database_url.clone());
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Demo(args) => demo::run(args, url, &config).await,
+            Command::Create(args) => commands::create(args, url, &config).await,
+            Command::Run => commands::run(url, &config).await,
+            Command::Status(args) => commands::status(args, url).await,
+            Command::Verify(args) => commands::verify(args, url).await,
+            Command::Drop(args) => commands::drop(args, url).await,
+            Command::Config => {
+                print!("{}", config::DEFAULTS_TOML);
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

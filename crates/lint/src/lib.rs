@@ -1,0 +1,1 @@
+//! Migration linter (placeholder; being written).

@@ -1,0 +1,342 @@
+//! A private PostgreSQL cluster started from the installed server binaries.
+//!
+//! Used by `summa demo` (when no database URL is given) and by the test suite. The cluster
+//! lives in a fresh temporary directory, listens on a free loopback port with
+//! `wal_level=logical`, and is removed when the [`LocalPostgres`] is dropped.
+//!
+//! PostgreSQL refuses to run as root, so when this process is root the server runs as the
+//! `postgres` OS user (`runuser -u postgres`) in a directory chowned to it.
+//!
+//! A guardian shell process (in its own session) watches this process and stops the cluster
+//! and removes its directory if this process dies without dropping the handle (a panic in a
+//! test binary's static, `kill -9`), so no cluster outlives its owner.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What can go wrong starting the private cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalPgError {
+    #[error(
+        "PostgreSQL server binaries not found (looked for initdb in {searched}); install \
+         PostgreSQL 15 (Debian: apt-get install postgresql-15) or set SUMMA_PG_BIN to its bin directory"
+    )]
+    NotInstalled { searched: String },
+    #[error("running as root, but the `postgres` OS user does not exist to run the server as")]
+    NoPostgresUser,
+    #[error("{step} failed: {detail}")]
+    Command { step: &'static str, detail: String },
+    #[error("i/o error during {step}: {source}")]
+    Io {
+        step: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// A running private cluster. Dropping it stops the server and deletes its directory.
+#[derive(Debug)]
+pub struct LocalPostgres {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    as_postgres_user: bool,
+    guardian: Option<std::process::Child>,
+}
+
+/// Directories searched for `initdb`, newest major version first.
+fn candidate_bin_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Ok(dir) = std::env::var("SUMMA_PG_BIN") {
+        dirs.push(PathBuf::from(dir));
+    }
+    for major in [15, 16, 17, 18] {
+        dirs.push(PathBuf::from(format!("/usr/lib/postgresql/{major}/bin")));
+    }
+    if let Ok(path) = std::env::var("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    dirs
+}
+
+fn find_bin_dir() -> Result<PathBuf, LocalPgError> {
+    let dirs = candidate_bin_dirs();
+    dirs.iter()
+        .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+        .cloned()
+        .ok_or_else(|| LocalPgError::NotInstalled {
+            searched: dirs
+                .iter()
+                .take(5)
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn free_port() -> Result<u16, LocalPgError> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|source| LocalPgError::Io {
+        step: "finding a free port",
+        source,
+    })?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|source| LocalPgError::Io {
+            step: "finding a free port",
+            source,
+        })
+}
+
+/// Settings of the private cluster: logical decoding on, sized for a small machine, and
+/// durability relaxed (a throwaway cluster never needs crash safety of its own).
+const SERVER_SETTINGS: &[(&str, &str)] = &[
+    ("wal_level", "logical"),
+    ("max_replication_slots", "40"),
+    ("max_wal_senders", "40"),
+    ("max_connections", "200"),
+    ("shared_buffers", "256MB"),
+    ("fsync", "off"),
+    ("synchronous_commit", "off"),
+    ("full_page_writes", "off"),
+    ("listen_addresses", "'127.0.0.1'"),
+    ("unix_socket_directories", "''"),
+    ("log_min_messages", "warning"),
+    ("logging_collector", "off"),
+];
+
+impl LocalPostgres {
+    /// Initialise and start a new cluster; blocks until it accepts connections.
+    pub fn start() -> Result<Self, LocalPgError> {
+        let bin = find_bin_dir()?;
+        let as_postgres_user = is_root();
+        if as_postgres_user
+            && Command::new("id")
+                .arg("postgres")
+                .output()
+                .map(|o| !o.status.success())
+                .unwrap_or(true)
+        {
+            return Err(LocalPgError::NoPostgresUser);
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "summa-pg-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|source| LocalPgError::Io {
+            step: "creating the cluster directory",
+            source,
+        })?;
+        let mut pg = LocalPostgres {
+            bin,
+            dir,
+            port: 0,
+            as_postgres_user,
+            guardian: None,
+        };
+        if as_postgres_user {
+            pg.run(
+                "chown",
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&pg.dir),
+            )?;
+        }
+        let data = pg.data_dir();
+        let initdb = pg.bin.join("initdb");
+        pg.run(
+            "initdb",
+            pg.as_server_user(&initdb).args(["-D"]).arg(&data).args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "-N",
+            ]),
+        )?;
+        let mut conf = String::new();
+        for (k, v) in SERVER_SETTINGS {
+            conf.push_str(&format!("{k} = {v}\n"));
+        }
+        pg.port = free_port()?;
+        conf.push_str(&format!("port = {}\n", pg.port));
+        append(&data.join("postgresql.conf"), &conf)?;
+        append(
+            &data.join("pg_hba.conf"),
+            "host replication all 127.0.0.1/32 trust\n",
+        )?;
+        pg.pg_ctl_start()?;
+        pg.spawn_guardian();
+        Ok(pg)
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn as_server_user(&self, program: &Path) -> Command {
+        if self.as_postgres_user {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        }
+    }
+
+    fn run(&self, step: &'static str, cmd: &mut Command) -> Result<(), LocalPgError> {
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| LocalPgError::Io { step, source })?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(LocalPgError::Command {
+                step,
+                detail: format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            })
+        }
+    }
+
+    fn pg_ctl_start(&self) -> Result<(), LocalPgError> {
+        let log = self.dir.join("server.log");
+        self.run(
+            "pg_ctl start",
+            self.as_server_user(&self.bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(self.data_dir())
+                .arg("-l")
+                .arg(&log)
+                .args(["-w", "-t", "60", "start"]),
+        )
+        .map_err(|e| match e {
+            LocalPgError::Command { step, detail } => LocalPgError::Command {
+                step,
+                detail: format!(
+                    "{detail}\nserver log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                ),
+            },
+            other => other,
+        })
+    }
+
+    /// Stop the server (`fast` or `immediate`), leaving the data directory in place.
+    pub fn stop(&self, mode: &str) -> Result<(), LocalPgError> {
+        self.run(
+            "pg_ctl stop",
+            self.as_server_user(&self.bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(self.data_dir())
+                .args(["-m", mode, "-w", "stop"]),
+        )
+    }
+
+    /// Restart the server on the same port (`fast` or `immediate` shutdown first).
+    pub fn restart(&self, mode: &str) -> Result<(), LocalPgError> {
+        self.stop(mode)?;
+        self.pg_ctl_start()
+    }
+
+    /// Watches this process; stops the cluster and deletes it if this process disappears.
+    fn spawn_guardian(&mut self) {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let stop = if self.as_postgres_user {
+            format!(
+                "runuser -u postgres -- '{}' -D '{}' -m immediate stop",
+                pg_ctl.display(),
+                self.data_dir().display()
+            )
+        } else {
+            format!(
+                "'{}' -D '{}' -m immediate stop",
+                pg_ctl.display(),
+                self.data_dir().display()
+            )
+        };
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf '{dir}'",
+            pid = std::process::id(),
+            dir = self.dir.display()
+        );
+        self.guardian = Command::new("setsid")
+            .args(["sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok();
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Connection URL for `database` as the superuser `postgres`.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{}", self.port, database)
+    }
+
+    /// Directory of the server binaries in use (for `psql`, `pgbench`, …).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin
+    }
+
+    /// The server's log file.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("server.log")
+    }
+}
+
+fn append(path: &Path, text: &str) -> Result<(), LocalPgError> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|source| LocalPgError::Io {
+            step: "writing the server configuration",
+            source,
+        })?;
+    f.write_all(text.as_bytes())
+        .map_err(|source| LocalPgError::Io {
+            step: "writing the server configuration",
+            source,
+        })
+}
+
+impl Drop for LocalPostgres {
+    fn drop(&mut self) {
+        let _ = self.stop("immediate");
+        let started = Instant::now();
+        while self.data_dir().join("postmaster.pid").exists()
+            && started.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(mut g) = self.guardian.take() {
+            let _ = g.kill();
+            let _ = g.wait();
+        }
+    }
+}

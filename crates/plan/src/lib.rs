@@ -1,0 +1,33 @@
+//! The planner: one `SELECT … GROUP BY` in, a [`MaintenancePlan`] out.
+//!
+//! Data flow: [`parse_view`] (sqlparser, PostgreSQL dialect) finds the source table and rejects
+//! what cannot be maintained, with the construct's position; [`analyze`] checks the query against
+//! the source table's columns and splits it into row filter, group keys and aggregates;
+//! [`resolve`] asks Postgres itself for every type (output columns, key columns, aggregate
+//! states) and for the volatility of every function the query calls, so the plan's types are
+//! exactly what Postgres gives for the same SELECT. [`sqlgen`] renders the SQL the other stages
+//! run: summary DDL, backfill chunks, delta upserts and the verification query.
+//!
+//! The planner rewrites SQL; it never evaluates an expression. Postgres evaluates every filter,
+//! group key and aggregate argument, with the version's pinned settings.
+
+mod analyze;
+mod error;
+pub mod ident;
+mod parse;
+mod plan;
+mod resolve;
+mod settings;
+mod source;
+pub mod sqlgen;
+
+pub use analyze::{analyze, AggKind, Analysis, OutputSource};
+pub use error::{PlanError, SqlPos};
+pub use parse::{parse_view, ParsedView};
+pub use plan::{
+    AggregateOutput, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, StateColumn,
+    StateKind, PLAN_FORMAT,
+};
+pub use resolve::{plan_view, resolve};
+pub use settings::{PinnedSettings, PINNED_SETTING_NAMES};
+pub use source::{ReplicaIdentity, SourceColumn, SourceTable};

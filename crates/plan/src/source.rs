@@ -1,0 +1,160 @@
+//! The source table as the live catalog describes it.
+
+use serde::{Deserialize, Serialize};
+use tokio_postgres::GenericClient;
+
+use crate::error::PlanError;
+use crate::ident::qualified;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceColumn {
+    pub name: String,
+    /// `format_type(atttypid, atttypmod)`, e.g. `numeric(12,2)`.
+    pub type_sql: String,
+    pub type_oid: u32,
+}
+
+/// What old values UPDATE and DELETE carry in the WAL for this table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplicaIdentity {
+    /// `REPLICA IDENTITY FULL`: every column.
+    Full,
+    /// DEFAULT (primary key) or USING INDEX: only these columns.
+    Columns(Vec<String>),
+    /// NOTHING, or DEFAULT without a primary key.
+    Nothing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceTable {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub columns: Vec<SourceColumn>,
+    pub replica_identity: ReplicaIdentity,
+}
+
+impl SourceTable {
+    pub fn qualified_name(&self) -> String {
+        qualified(&self.schema, &self.name)
+    }
+
+    pub fn column(&self, name: &str) -> Option<&SourceColumn> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// Columns among `needed` whose old values UPDATE/DELETE would not carry.
+    pub fn columns_without_old_values<'a>(&self, needed: &'a [String]) -> Vec<&'a str> {
+        match &self.replica_identity {
+            ReplicaIdentity::Full => vec![],
+            ReplicaIdentity::Nothing => needed.iter().map(String::as_str).collect(),
+            ReplicaIdentity::Columns(cols) => needed
+                .iter()
+                .filter(|n| !cols.contains(n))
+                .map(String::as_str)
+                .collect(),
+        }
+    }
+
+    /// The statement that makes every column's old value available.
+    pub fn replica_identity_full_sql(&self) -> String {
+        format!(
+            "ALTER TABLE {} REPLICA IDENTITY FULL",
+            self.qualified_name()
+        )
+    }
+
+    /// Look the table up by its (possibly schema-qualified) name as the SQL wrote it,
+    /// resolved with the session's search_path.
+    pub async fn load(
+        client: &impl GenericClient,
+        schema: Option<&str>,
+        name: &str,
+    ) -> Result<Option<SourceTable>, PlanError> {
+        let regclass_text = match schema {
+            Some(s) => qualified(s, name),
+            None => crate::ident::quote_ident(name),
+        };
+        let Some(row) = client
+            .query_opt(
+                "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, c.relreplident::text \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.oid = to_regclass($1)",
+                &[&regclass_text],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let oid: u32 = row.get(0);
+        let relkind: String = row.get(3);
+        let table_name: String = row.get(2);
+        if relkind != "r" {
+            let what = match relkind.as_str() {
+                "v" => "a view",
+                "m" => "a materialized view",
+                "p" => "a partitioned table",
+                "f" => "a foreign table",
+                _ => "not a plain table",
+            };
+            return Err(PlanError::Unsupported {
+                construct: format!("source relation {table_name}"),
+                pos: None,
+                reason: format!("it is {what}; summa reads changes of plain tables from the WAL"),
+                hint: None,
+            });
+        }
+        let columns = client
+            .query(
+                "SELECT attname::text, format_type(atttypid, atttypmod), atttypid \
+                 FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped \
+                 ORDER BY attnum",
+                &[&oid],
+            )
+            .await?
+            .iter()
+            .map(|r| SourceColumn {
+                name: r.get(0),
+                type_sql: r.get(1),
+                type_oid: r.get(2),
+            })
+            .collect();
+        let replident: String = row.get(4);
+        let replica_identity = match replident.as_str() {
+            "f" => ReplicaIdentity::Full,
+            "n" => ReplicaIdentity::Nothing,
+            _ => {
+                let index_cond = if replident == "i" {
+                    "i.indisreplident"
+                } else {
+                    "i.indisprimary"
+                };
+                let cols: Vec<String> = client
+                    .query(
+                        &format!(
+                            "SELECT a.attname::text FROM pg_index i \
+                             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+                             WHERE i.indrelid = $1 AND {index_cond}"
+                        ),
+                        &[&oid],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                if cols.is_empty() {
+                    ReplicaIdentity::Nothing
+                } else {
+                    ReplicaIdentity::Columns(cols)
+                }
+            }
+        };
+        Ok(Some(SourceTable {
+            oid,
+            schema: row.get(1),
+            name: table_name,
+            columns,
+            replica_identity,
+        }))
+    }
+}

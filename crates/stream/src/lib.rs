@@ -1,0 +1,13 @@
+//! The replication edge: connection settings, slots with exported snapshots, and a decoder
+//! for the `pgoutput` (protocol version 1) messages that `pgwire-replication` hands over raw.
+//!
+//! Acknowledgement policy lives with the applier (it alone knows what committed); this crate
+//! only makes connections and turns bytes into [`pgoutput::Message`]s.
+
+mod conn;
+pub mod pgoutput;
+mod slot;
+
+pub use conn::{ConnError, ConnInfo};
+pub use pgwire_replication::{Lsn, PgWireError, ReplicationClient, ReplicationEvent};
+pub use slot::{create_slot_with_snapshot, ExportedSlot};
