@@ -155,10 +155,8 @@ impl<'a> Session<'a> {
                     }
                 }
             }
-            if self.versions.iter().all(|v| v.broken.is_some())
-                && !self.target_open
-                && self.batch_end.is_none()
-            {
+            // Broken versions leave at the batch that records them.
+            if self.versions.is_empty() {
                 return Ok(SessionEnd::NoVersions);
             }
         }

@@ -228,12 +228,16 @@ async fn backfill_all(
     pending: &[Pending],
     opts: &CreateOptions,
 ) -> Result<Vec<CreatedVersion>, CatalogError> {
-    let id: i64 = client
-        .query_one("SELECT nextval('summa.stream_ids')", &[])
+    // Slots are cluster-wide: the database's OID keeps names unique across databases.
+    let row = client
+        .query_one(
+            "SELECT nextval('summa.stream_ids'), oid::int8 FROM pg_database WHERE datname = current_database()",
+            &[],
+        )
         .await
-        .ctx(|| "allocating a stream id".into())?
-        .get(0);
-    let slot = format!("summa_{id}");
+        .ctx(|| "allocating a stream id".into())?;
+    let (id, db_oid): (i64, i64) = (row.get(0), row.get(1));
+    let slot = format!("summa_{db_oid}_{id}");
     let mut tables: Vec<String> = pending.iter().map(|p| p.plan.source_qualified()).collect();
     tables.sort();
     tables.dedup();

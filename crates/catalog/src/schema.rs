@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS summa.versions (
 pub async fn install(client: &Client) -> Result<(), CatalogError> {
     client
         .batch_execute(&format!(
-            "BEGIN; SELECT pg_advisory_xact_lock(hashtext('summa.install')); {SCHEMA_SQL} COMMIT;"
+            "BEGIN; SET LOCAL client_min_messages = warning; SELECT pg_advisory_xact_lock(hashtext('summa.install')); {SCHEMA_SQL} COMMIT;"
         ))
         .await
         .ctx(|| "installing the summa schema".into())

@@ -1,6 +1,7 @@
 //! The `summa` command. It only orchestrates: planning, streaming, applying and the catalog
 //! live in their own crates.
 
+mod bench;
 mod commands;
 mod config;
 mod demo;
@@ -46,6 +47,10 @@ enum Command {
     Verify(commands::VerifyArgs),
     /// Drop a view: its alias, every version, and slots no longer needed.
     Drop(commands::DropArgs),
+    /// Measure time to fresh vs REFRESH, sustained apply rate and memory (docs/benchmarks.md).
+    Bench(bench::BenchArgs),
+    /// Lint migrations for materialized-view changes that break readers (docs/lint.md).
+    Lint(summa_lint::LintArgs),
     /// Print the configuration keys with their defaults.
     Config,
 }
@@ -68,6 +73,9 @@ fn init_logging(filter: Option<&str>, default: &str, json: bool) {
 /// Entry point of the `summa` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Lint(args) = &cli.command {
+        return lint(args.clone(), cli.config.clone());
+    }
     let config = match config::Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(err) => {
@@ -95,11 +103,13 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Demo(args) => demo::run(args, url, &config).await,
+            Command::Bench(args) => bench::run(args, url, &config).await,
             Command::Create(args) => commands::create(args, url, &config).await,
             Command::Run => commands::run(url, &config).await,
             Command::Status(args) => commands::status(args, url).await,
             Command::Verify(args) => commands::verify(args, url).await,
             Command::Drop(args) => commands::drop(args, url).await,
+            Command::Lint(_) => unreachable!("handled before the runtime starts"),
             Command::Config => {
                 print!("{}", config::DEFAULTS_TOML);
                 Ok(ExitCode::SUCCESS)
@@ -111,6 +121,19 @@ pub fn main() -> ExitCode {
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `summa lint` needs no database and no runtime.
+fn lint(mut args: summa_lint::LintArgs, config: Option<PathBuf>) -> ExitCode {
+    args.config = config;
+    let mut out = std::io::stdout().lock();
+    match summa_lint::run(&args, &mut out) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
         }
     }
 }

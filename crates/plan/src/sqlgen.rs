@@ -80,6 +80,15 @@ pub fn create_table(plan: &MaintenancePlan, table: &str) -> Vec<String> {
     stmts
 }
 
+/// `-(arg)`, in a form its type has (money has no unary minus).
+fn negated(arg: &str, type_sql: &str) -> String {
+    if type_sql == "money" {
+        format!("({arg}) * -1")
+    } else {
+        format!("-({arg})")
+    }
+}
+
 fn zero(type_sql: &str) -> String {
     format!("'0'::{type_sql}")
 }
@@ -114,7 +123,10 @@ fn aggregate_rows(
             }
             (StateKind::Sum, Some(arg)) if sign == "1" => format!("({arg})"),
             (StateKind::Sum, Some(arg)) => {
-                format!("CASE WHEN {sign} > 0 THEN ({arg}) ELSE -({arg}) END")
+                format!(
+                    "CASE WHEN {sign} > 0 THEN ({arg}) ELSE {} END",
+                    negated(arg, &s.type_sql)
+                )
             }
             (_, None) => unreachable!("count and sum states have an argument"),
         };

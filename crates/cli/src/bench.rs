@@ -1,0 +1,246 @@
+//! `summa bench`: the first figures of docs/benchmarks.md, measured in one run on a private
+//! Postgres (or --database-url): time until V1 is fresh after a committed change batch vs
+//! `REFRESH MATERIALIZED VIEW` of the same SELECT, sustained apply rate with lag, and the
+//! sidecar's peak RSS while applying one large transaction. Every run ends with verification.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use summa_catalog::ViewSpec;
+use summa_localpg::LocalPostgres;
+
+use crate::commands::conn_info;
+use crate::config::Config;
+use crate::workload;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Orders in the source table.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: u64,
+    /// Rows changed by the change batch (half updates, a quarter inserts, a quarter deletes).
+    #[arg(long, default_value_t = 10_000)]
+    batch: u64,
+    /// Repetitions of each timing (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Seconds of sustained writing per rate.
+    #[arg(long, default_value_t = 15)]
+    seconds: u64,
+}
+
+const SCHEMA: &str = "summa_bench";
+
+fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn vm_hwm_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+pub async fn run(
+    args: BenchArgs,
+    url: Option<String>,
+    config: &Config,
+) -> anyhow::Result<ExitCode> {
+    let mut _private = None;
+    let url = match url {
+        Some(u) => u,
+        None => {
+            let pg = tokio::task::spawn_blocking(LocalPostgres::start).await??;
+            let u = pg.url("postgres");
+            _private = Some(pg);
+            u
+        }
+    };
+    let conn = conn_info(Some(url))?;
+    let mut client = conn.connect("summa-bench").await?;
+    summa_catalog::install(&client).await?;
+    summa_catalog::drop_view(&mut client, "bench_v1").await?;
+    workload::create_schema(&client, SCHEMA).await?;
+    workload::load(&client, SCHEMA, args.rows, 250_000, |_| {}).await?;
+    client.batch_execute(&format!("SET search_path = {SCHEMA}; CREATE MATERIALIZED VIEW mv_v1 AS {}; VACUUM ANALYZE orders", workload::V1)).await?;
+    let mut opts = config.create_options();
+    opts.schema = SCHEMA.into();
+    let created = summa_catalog::create_views(
+        &conn,
+        &mut client,
+        &[ViewSpec {
+            name: "bench_v1".into(),
+            sql: workload::V1.into(),
+        }],
+        &opts,
+    )
+    .await?;
+    println!("# summa bench: {} rows, V1 = {}", args.rows, workload::V1);
+    println!(
+        "backfill of V1: {:.2} s",
+        created[0].backfill_elapsed.as_secs_f64()
+    );
+
+    let metrics = Arc::new(summa_apply::Metrics::default());
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let sidecar = tokio::spawn(summa_apply::run(
+        conn.clone(),
+        config.apply_config(),
+        metrics.clone(),
+        rx,
+    ));
+    let wait_for = |lsn: u64, metrics: Arc<summa_apply::Metrics>| async move {
+        let started = Instant::now();
+        while metrics.applied_lsn.load(Ordering::Relaxed) < lsn {
+            if started.elapsed() > Duration::from_secs(300) {
+                return Err(anyhow::anyhow!("not applied within 300 s"));
+            }
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        Ok(started.elapsed())
+    };
+    // Let the sidecar connect and settle.
+    client
+        .batch_execute("SELECT pg_logical_emit_message(false, 'summa', 'warmup')")
+        .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let k = args.batch as i64;
+    let change_batch = format!(
+        "BEGIN;
+         UPDATE orders SET customer_id = 1 + (random() * 99999)::int, amount = round((random() * 500)::numeric, 2)
+           WHERE id IN (SELECT (random() * {rows})::bigint FROM generate_series(1, {u}));
+         INSERT INTO orders (customer_id, region_id, status, amount, created_at)
+           SELECT 1 + (random() * 99999)::int, 1, 'new', round((random() * 500)::numeric, 2), now() FROM generate_series(1, {i});
+         DELETE FROM orders WHERE id IN (SELECT (random() * {rows})::bigint FROM generate_series(1, {i}));
+         COMMIT;",
+        rows = args.rows,
+        u = k / 2,
+        i = k / 4
+    );
+    let mut fresh = Vec::new();
+    let mut refresh = Vec::new();
+    for _ in 0..args.repeat {
+        client.batch_execute(&change_batch).await?;
+        let lsn: String = client
+            .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
+            .await?
+            .get(0);
+        let committed = Instant::now();
+        let lsn = summa_stream::Lsn::parse(&lsn)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?
+            .0;
+        // Fresh = the batch's commit is applied; the LSN read right after COMMIT bounds it.
+        let _ = wait_for(lsn.saturating_sub(1), metrics.clone()).await?;
+        fresh.push(committed.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        client
+            .batch_execute("REFRESH MATERIALIZED VIEW mv_v1")
+            .await?;
+        refresh.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let (f, fmin, fmax) = median(fresh);
+    let (r, rmin, rmax) = median(refresh);
+    println!("time to fresh after a {}-row change batch: summa {f:.0} ms (min {fmin:.0}, max {fmax:.0}); REFRESH {r:.0} ms (min {rmin:.0}, max {rmax:.0}); ratio {:.1}x", args.batch, r / f);
+
+    // Sustained load at increasing writer rates.
+    for rate in [5_000u64, 10_000, 20_000] {
+        let stop_w = Arc::new(AtomicBool::new(false));
+        let changes = Arc::new(AtomicU64::new(0));
+        let mut writers = Vec::new();
+        for _ in 0..2 {
+            let wc = conn.connect("summa-bench-writer").await?;
+            writers.push(tokio::spawn(workload::write(
+                wc,
+                SCHEMA.into(),
+                20,
+                rate / 2,
+                changes.clone(),
+                stop_w.clone(),
+            )));
+        }
+        let applied0 = metrics.applied_changes.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let mut lags = Vec::new();
+        while started.elapsed() < Duration::from_secs(args.seconds) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let commit = metrics.applied_commit_time.load(Ordering::Relaxed) as f64;
+            let behind: bool = client
+                .query_one(
+                    "SELECT pg_current_wal_lsn() > $1::text::pg_lsn",
+                    &[&summa_stream::Lsn(metrics.applied_lsn.load(Ordering::Relaxed)).to_string()],
+                )
+                .await?
+                .get(0);
+            let lag_ms: f64 = if behind {
+                client
+                    .query_one("SELECT greatest(0, extract(epoch FROM clock_timestamp() - ('2000-01-01 00:00:00+00'::timestamptz + make_interval(secs => $1::float8 / 1e6))) * 1000)::float8", &[&commit])
+                    .await?
+                    .get(0)
+            } else {
+                0.0
+            };
+            lags.push(lag_ms);
+        }
+        stop_w.store(true, Ordering::Relaxed);
+        for w in writers {
+            w.await??;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let written = changes.load(Ordering::Relaxed) as f64 / secs;
+        let applied = (metrics.applied_changes.load(Ordering::Relaxed) - applied0) as f64 / secs;
+        lags.sort_by(|a, b| a.total_cmp(b));
+        let p = |q: f64| lags[((lags.len() - 1) as f64 * q) as usize];
+        println!("sustained, target {rate}/s: written {written:.0}/s, applied {applied:.0}/s, lag p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms", p(0.5), p(0.99), p(1.0));
+        let lsn: String = client
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .await?
+            .get(0);
+        summa_apply::wait_applied(&client, &lsn, Duration::from_secs(300)).await?;
+    }
+
+    // One large transaction.
+    let before = vm_hwm_kib();
+    let t = Instant::now();
+    client.batch_execute("INSERT INTO orders (customer_id, region_id, status, amount, created_at) SELECT 1 + (g % 100000), 1, 'paid', (g % 500)::numeric, now() FROM generate_series(1, 1000000) g").await?;
+    let lsn: String = client
+        .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
+        .await?
+        .get(0);
+    let lsn = summa_stream::Lsn::parse(&lsn)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?
+        .0;
+    wait_for(lsn.saturating_sub(1), metrics.clone()).await?;
+    println!(
+        "1M-row insert transaction: applied {:.1} s after its statement started; peak RSS of the summa process {} MiB (before: {} MiB)",
+        t.elapsed().as_secs_f64(),
+        vm_hwm_kib() / 1024,
+        before / 1024
+    );
+    let lsn: String = client
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await?
+        .get(0);
+    summa_apply::wait_applied(&client, &lsn, Duration::from_secs(300)).await?;
+    let (plan, table) = crate::demo::load_plan(&client, "bench_v1", created[0].version).await?;
+    let report = summa_catalog::verify_version(&mut client, &plan, &table).await?;
+    let _ = stop.send(true);
+    sidecar.await??;
+    if !report.is_equal() {
+        bail!(
+            "verification failed: {} differing rows",
+            report.differences.len()
+        );
+    }
+    println!("verified: V1 equals its SELECT");
+    Ok(ExitCode::SUCCESS)
+}

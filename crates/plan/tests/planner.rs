@@ -1,0 +1,259 @@
+//! Planner without a database: accepted shapes produce the expected analysis; each refused
+//! construct gives its error and position.
+
+use summa_plan::{
+    analyze, parse_view, AggKind, OutputSource, PlanError, ReplicaIdentity, SourceColumn,
+    SourceTable,
+};
+
+fn orders() -> SourceTable {
+    let col = |name: &str, ty: &str| SourceColumn {
+        name: name.into(),
+        type_sql: ty.into(),
+        type_oid: 0,
+    };
+    SourceTable {
+        oid: 1,
+        schema: "public".into(),
+        name: "orders".into(),
+        columns: vec![
+            col("id", "bigint"),
+            col("customer_id", "integer"),
+            col("region_id", "integer"),
+            col("status", "text"),
+            col("amount", "numeric(12,2)"),
+            col("created_at", "timestamp with time zone"),
+            col("Mixed", "integer"),
+        ],
+        replica_identity: ReplicaIdentity::Full,
+    }
+}
+
+fn plan(sql: &str) -> Result<summa_plan::Analysis, PlanError> {
+    let parsed = parse_view(sql)?;
+    analyze(&parsed, &orders())
+}
+
+fn refused(sql: &str, construct: &str, line: u64, column: u64) {
+    let err = plan(sql).expect_err(sql);
+    let text = err.to_string();
+    assert!(
+        text.contains(construct),
+        "{sql}: expected {construct:?} in {text}"
+    );
+    let pos = err
+        .pos()
+        .unwrap_or_else(|| panic!("{sql}: no position in {text}"));
+    assert_eq!((pos.line, pos.column), (line, column), "{sql}: {text}");
+}
+
+#[test]
+fn reference_view_v1() {
+    let a = plan(
+        "SELECT customer_id, count(*), sum(amount), avg(amount) FROM orders GROUP BY customer_id",
+    )
+    .unwrap();
+    assert_eq!(a.keys, vec!["\"customer_id\""]);
+    assert_eq!(a.filter, None);
+    let kinds: Vec<AggKind> = a.aggs.iter().map(|g| g.kind).collect();
+    assert_eq!(kinds, vec![AggKind::CountStar, AggKind::Sum, AggKind::Avg]);
+    assert_eq!(a.aggs[1].arg.as_deref(), Some("\"amount\""));
+    assert_eq!(
+        a.outputs,
+        vec![
+            OutputSource::Key(0),
+            OutputSource::Agg(0),
+            OutputSource::Agg(1),
+            OutputSource::Agg(2)
+        ]
+    );
+    assert_eq!(a.columns_read, vec!["customer_id", "amount"]);
+}
+
+#[test]
+fn group_keys_by_expression_alias_and_ordinal_are_the_same_key() {
+    for sql in [
+        "SELECT date_trunc('day', created_at) AS day, status, count(*) FROM orders GROUP BY 1, 2",
+        "SELECT date_trunc('day', created_at) AS day, status, count(*) FROM orders GROUP BY day, status",
+        "SELECT date_trunc('day', o.created_at) AS day, o.status, count(*) FROM orders o GROUP BY date_trunc('day', created_at), status",
+    ] {
+        let a = plan(sql).unwrap();
+        assert_eq!(a.keys, vec!["date_trunc('day', \"created_at\")", "\"status\""], "{sql}");
+        assert_eq!(a.outputs[..2], [OutputSource::Key(0), OutputSource::Key(1)], "{sql}");
+    }
+}
+
+#[test]
+fn row_filters_are_kept_as_canonical_sql() {
+    let a = plan(
+        "SELECT status, count(amount) FROM orders WHERE amount BETWEEN 1 AND 10 AND status IN ('a', 'b') \
+         AND NOT (customer_id IS NULL) AND status LIKE 'p%' AND amount::int > 2 GROUP BY status",
+    )
+    .unwrap();
+    let f = a.filter.unwrap();
+    assert!(f.contains("\"amount\" BETWEEN 1 AND 10"), "{f}");
+    assert!(f.contains("\"status\" IN ('a', 'b')"), "{f}");
+    assert!(f.contains("\"status\" LIKE 'p%'"), "{f}");
+}
+
+#[test]
+fn global_aggregate_and_quoted_identifiers() {
+    let a = plan("SELECT count(*), sum(\"Mixed\") AS m FROM orders").unwrap();
+    assert!(a.keys.is_empty());
+    assert_eq!(a.aggs[1].arg.as_deref(), Some("\"Mixed\""));
+    // Unquoted Mixed folds to mixed, which does not exist.
+    refused(
+        "SELECT sum(Mixed) FROM orders",
+        "column \"mixed\" does not exist",
+        1,
+        12,
+    );
+}
+
+#[test]
+fn refused_constructs_name_their_position() {
+    refused(
+        "SELECT customer_id, min(amount) FROM orders GROUP BY 1",
+        "aggregate min()",
+        1,
+        21,
+    );
+    refused(
+        "SELECT status, count(*) FROM orders\nWHERE created_at > now()\nGROUP BY 1",
+        "now()",
+        2,
+        20,
+    );
+    refused(
+        "SELECT status, sum(amount) OVER () FROM orders",
+        "window function",
+        1,
+        16,
+    );
+    refused(
+        "SELECT status, count(DISTINCT customer_id) FROM orders GROUP BY 1",
+        "count(DISTINCT",
+        1,
+        16,
+    );
+    refused(
+        "SELECT status, count(*) FILTER (WHERE amount > 1) FROM orders GROUP BY 1",
+        "FILTER",
+        1,
+        16,
+    );
+    refused(
+        "SELECT status, count(*) FROM orders GROUP BY 1 HAVING count(*) > 1",
+        "HAVING",
+        1,
+        55,
+    );
+    refused(
+        "SELECT DISTINCT status, count(*) FROM orders GROUP BY 1",
+        "SELECT DISTINCT",
+        1,
+        1,
+    );
+    refused(
+        "SELECT status, count(*) FROM orders GROUP BY 1 ORDER BY 1",
+        "ORDER BY",
+        1,
+        57,
+    );
+    refused(
+        "SELECT o.status, count(*) FROM orders o JOIN regions r ON r.id = o.region_id GROUP BY 1",
+        "JOIN",
+        1,
+        46,
+    );
+    refused(
+        "SELECT status, count(*) FROM orders, regions GROUP BY 1",
+        "several tables",
+        1,
+        38,
+    );
+    refused(
+        "SELECT status, count(*) FROM (SELECT * FROM orders) s GROUP BY 1",
+        "subquery in FROM",
+        1,
+        31,
+    );
+    refused(
+        "SELECT status, count(*) FROM orders WHERE EXISTS (SELECT 1) GROUP BY 1",
+        "subquery",
+        1,
+        51,
+    );
+    refused("SELECT * FROM orders", "* in the select list", 1, 8);
+    refused(
+        "SELECT status, amount, count(*) FROM orders GROUP BY status",
+        "select-list expression amount",
+        1,
+        16,
+    );
+    refused(
+        "SELECT status FROM orders GROUP BY status",
+        "without aggregates",
+        1,
+        1,
+    );
+    refused(
+        "SELECT status, count(*) FROM orders WHERE sum(amount) > 1 GROUP BY 1",
+        "not allowed in WHERE",
+        1,
+        43,
+    );
+    refused(
+        "SELECT status, count(*) FROM orders GROUP BY 3",
+        "GROUP BY position 3",
+        1,
+        46,
+    );
+    refused(
+        "SELECT status, count(*) FROM orders x GROUP BY orders.status",
+        "missing FROM-clause entry",
+        1,
+        48,
+    );
+    refused(
+        "SELECT status, count(*) AS __rows FROM orders GROUP BY 1",
+        "reserved",
+        1,
+        16,
+    );
+}
+
+#[test]
+fn statement_level_refusals() {
+    for (sql, text) in [
+        ("SELECT 1; SELECT 2", "exactly one SELECT"),
+        ("DELETE FROM orders", "must be a SELECT"),
+        (
+            "SELECT status, count(*) FROM orders GROUP BY 1 UNION SELECT 'x', 1",
+            "set operation",
+        ),
+        (
+            "WITH o AS (SELECT * FROM orders) SELECT status, count(*) FROM o GROUP BY 1",
+            "WITH",
+        ),
+        ("SELEC status FROM orders", "syntax error"),
+    ] {
+        let err = plan(sql).expect_err(sql);
+        assert!(err.to_string().contains(text), "{sql}: {err}");
+    }
+}
+
+#[test]
+fn errors_render_with_a_caret_under_the_position() {
+    let sql = "SELECT status, count(*)\nFROM orders\nWHERE random() > 0.5\nGROUP BY 1";
+    let err = plan(sql).unwrap_err();
+    let rendered = err.render(sql);
+    assert!(
+        rendered.contains("LINE 3: WHERE random() > 0.5"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.ends_with(&format!("{}^", " ".repeat("LINE 3: ".len() + 6))),
+        "{rendered}"
+    );
+}

@@ -1,0 +1,119 @@
+//! Exactly once across restarts and the backfill handoff (invariants 2 and 3).
+
+use std::time::Duration;
+
+use crate::harness::{connect, seed, Rng, TestDb};
+use crate::items;
+
+/// Writes in the background while `f` runs, then stops and waits for the writer.
+async fn with_background_writes<F: std::future::Future<Output = ()>>(db: &TestDb, seed: u64, f: F) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let url = db.url.clone();
+    let flag = stop.clone();
+    let writer = tokio::spawn(async move {
+        let client = connect(&url).await;
+        let mut rng = Rng::new(seed);
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            items::run_workload(&client, &mut rng, 5, 8).await;
+        }
+    });
+    f.await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_after_graceful_stop_and_kill_9_counts_nothing_twice() {
+    let db = TestDb::new("restart").await;
+    let client = db.client().await;
+    let s = seed("restart");
+    let mut rng = Rng::new(s);
+    items::setup(&client, &mut rng, 200).await;
+    db.create("by_grp", items::VIEWS[0].1);
+    db.create("totals", items::VIEWS[3].1);
+    let mut sidecar = Some(db.sidecar());
+    for round in 0..6u64 {
+        with_background_writes(&db, s + round, async {
+            tokio::time::sleep(Duration::from_millis(400 + 150 * round)).await;
+            let running = sidecar.take().expect("sidecar");
+            if round % 2 == 0 {
+                running.kill();
+            } else {
+                running.stop();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            sidecar = Some(db.sidecar());
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        })
+        .await;
+    }
+    db.wait_applied().await;
+    db.assert_equal("by_grp", items::VIEWS[0].1).await;
+    db.assert_equal("totals", items::VIEWS[3].1).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_written_during_backfill_are_counted_exactly_once() {
+    let db = TestDb::new("handoff").await;
+    let client = db.client().await;
+    let s = seed("handoff");
+    let mut rng = Rng::new(s);
+    items::setup(&client, &mut rng, 2000).await;
+    // A sidecar is already running for another view while the new one is created.
+    db.create("totals", items::VIEWS[3].1);
+    let _sidecar = db.sidecar();
+    with_background_writes(&db, s + 1, async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for (name, sql) in items::VIEWS.iter().filter(|(name, _)| *name != "totals") {
+            db.create(name, sql);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    })
+    .await;
+    db.wait_applied().await;
+    for (name, sql) in items::VIEWS {
+        db.assert_equal(name, sql).await;
+    }
+    let states: Vec<String> = client
+        .query("SELECT state FROM summa.versions", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        states.iter().all(|s| s == "live"),
+        "versions not live after catching up: {states:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn truncate_marks_the_version_broken_instead_of_lying() {
+    let db = TestDb::new("truncate").await;
+    let client = db.client().await;
+    let mut rng = Rng::new(seed("truncate"));
+    items::setup(&client, &mut rng, 50).await;
+    db.create("by_grp", items::VIEWS[0].1);
+    let sidecar = db.sidecar();
+    client.batch_execute("TRUNCATE items").await.unwrap();
+    let mut state = String::new();
+    for _ in 0..200 {
+        let row = client
+            .query_one("SELECT state, coalesce(error, '') FROM summa.versions", &[])
+            .await
+            .unwrap();
+        state = row.get(0);
+        if state == "broken" {
+            let error: String = row.get(1);
+            assert!(error.contains("truncated"), "{error}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, "broken", "log:\n{}", sidecar.log_text());
+    let (ok, out, _) = db.summa(&["status"]);
+    assert!(
+        ok && out.contains("broken") && out.contains("truncated"),
+        "{out}"
+    );
+}

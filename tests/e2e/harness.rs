@@ -1,0 +1,276 @@
+//! Test harness: one private PostgreSQL cluster per test run (started on first use), a fresh
+//! database per test, the `summa` binary as a real child process, and Postgres as the oracle.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use summa_localpg::LocalPostgres;
+use tokio_postgres::{Client, NoTls};
+
+static CLUSTER: OnceLock<LocalPostgres> = OnceLock::new();
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+/// The shared cluster; panics loudly when PostgreSQL is not installed (never skips).
+pub fn cluster() -> &'static LocalPostgres {
+    CLUSTER.get_or_init(|| {
+        LocalPostgres::start().unwrap_or_else(|e| {
+            panic!("these tests need PostgreSQL 15 server binaries and could not start them: {e}")
+        })
+    })
+}
+
+pub async fn connect(url: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.expect("connect");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+/// A fresh database for one test.
+pub struct TestDb {
+    pub url: String,
+    pub name: String,
+}
+
+impl TestDb {
+    pub async fn new(tag: &str) -> TestDb {
+        let pg = cluster();
+        let name = format!("t{}_{tag}", NEXT_DB.fetch_add(1, Ordering::SeqCst));
+        let admin = connect(&pg.url("postgres")).await;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
+        TestDb {
+            url: pg.url(&name),
+            name,
+        }
+    }
+
+    pub async fn client(&self) -> Client {
+        connect(&self.url).await
+    }
+
+    /// Run `summa ARGS` against this database and return (success, stdout, stderr).
+    pub fn summa(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_summa"))
+            .args(args)
+            .env("DATABASE_URL", &self.url)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run summa");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `summa create NAME --sql SQL`, which must succeed.
+    pub fn create(&self, name: &str, sql: &str) {
+        let (ok, out, err) = self.summa(&["create", name, "--sql", sql]);
+        assert!(ok, "summa create {name} failed:\n{out}\n{err}");
+    }
+
+    /// Start the sidecar (`summa run`) as a child process.
+    pub fn sidecar(&self) -> Sidecar {
+        let log = std::env::temp_dir().join(format!(
+            "summa-{}-{}.log",
+            self.name,
+            Instant::now().elapsed().as_nanos()
+        ));
+        let child = Command::new(env!("CARGO_BIN_EXE_summa"))
+            .args(["run"])
+            .env("DATABASE_URL", &self.url)
+            .env("RUST_LOG", "summa_apply=info,warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start summa run");
+        Sidecar { child, log }
+    }
+
+    /// Wait until every summa slot has confirmed the current WAL position (all applied).
+    pub async fn wait_applied(&self) {
+        let client = self.client().await;
+        let lsn: String = client
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let started = Instant::now();
+        loop {
+            let behind: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM summa.streams st LEFT JOIN pg_replication_slots s USING (slot_name) \
+                     WHERE EXISTS (SELECT 1 FROM summa.versions v WHERE v.slot_name = st.slot_name AND v.state <> 'broken') \
+                       AND (s.confirmed_flush_lsn IS NULL OR s.confirmed_flush_lsn < $1::text::pg_lsn)",
+                    &[&lsn],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if behind == 0 {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(240),
+                "summaries did not catch up with {lsn}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The oracle: the alias view equals its SELECT run on the source, as multisets
+    /// (EXCEPT ALL both ways). Float columns are compared at 9 significant digits.
+    pub async fn assert_equal(&self, alias: &str, sql: &str) {
+        let client = self.client().await;
+        let diff = oracle_diff(&client, alias, sql).await;
+        assert!(
+            diff.is_empty(),
+            "{alias} differs from its SELECT ({} rows):\n{}",
+            diff.len(),
+            diff.join("\n")
+        );
+    }
+}
+
+/// Rows in `alias` but not in `sql` and vice versa (as JSON), with floats rounded.
+pub async fn oracle_diff(client: &Client, alias: &str, sql: &str) -> Vec<String> {
+    let cols = client
+        .query(
+            "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
+             WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            &[&alias],
+        )
+        .await
+        .expect("alias columns");
+    let projection: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let ty: String = r.get(1);
+            let col = format!("x{i}");
+            if ty == "double precision" || ty == "real" {
+                // 9 significant digits: incremental float sums round differently.
+                format!(
+                    "CASE WHEN {col} IS NULL OR {col} = 0 THEN {col}::numeric \
+                     ELSE round({col}::numeric, 8 - floor(log(abs({col}::numeric)))::int) END AS {col}"
+                )
+            } else {
+                col
+            }
+        })
+        .collect();
+    let names: Vec<String> = (0..cols.len()).map(|i| format!("x{i}")).collect();
+    let q = format!(
+        "WITH s AS (SELECT {p} FROM (SELECT * FROM {alias}) a({n})), \
+              q AS (SELECT {p} FROM ({sql}) b({n})) \
+         SELECT 'only in summary: ' || to_jsonb(d)::text FROM (SELECT * FROM s EXCEPT ALL SELECT * FROM q) d \
+         UNION ALL SELECT 'only in select: ' || to_jsonb(e)::text FROM (SELECT * FROM q EXCEPT ALL SELECT * FROM s) e LIMIT 50",
+        p = projection.join(", "),
+        n = names.join(", ")
+    );
+    client
+        .query(&q, &[])
+        .await
+        .unwrap_or_else(|e| panic!("oracle query failed: {e:?}\n{q}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+pub struct Sidecar {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Sidecar {
+    /// SIGTERM and wait: the graceful path.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("sidecar did not stop on SIGTERM; log:\n{}", self.log_text());
+    }
+
+    /// kill -9: the crash path.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Peak resident memory of the sidecar so far, in KiB (VmHWM).
+    pub fn peak_rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+            })
+            .unwrap_or(0)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- sidecar log ---\n{}", self.log_text());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A small seeded PRNG (xorshift*), so failing workloads replay from their printed seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// Seed from SUMMA_TEST_SEED or the clock; printed so a failure can be replayed.
+pub fn seed(test: &str) -> u64 {
+    let seed = std::env::var("SUMMA_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(42)
+        });
+    eprintln!("{test}: seed {seed} (replay with SUMMA_TEST_SEED={seed})");
+    seed
+}
