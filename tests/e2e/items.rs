@@ -44,17 +44,18 @@ fn opt<T>(rng: &mut Rng, nulls: u64, make: impl FnOnce(&mut Rng) -> T) -> Option
     (!rng.chance(nulls)).then_some(v)
 }
 
-/// Values of one random row: few groups and categories so groups collide, appear and vanish.
-pub fn random_row(
-    rng: &mut Rng,
-) -> (
+/// (grp, cat, val as text, qty, f, ts as text), each possibly NULL.
+type Row = (
     Option<i32>,
     Option<String>,
     Option<String>,
     Option<i32>,
     Option<f64>,
     Option<String>,
-) {
+);
+
+/// Values of one random row: few groups and categories so groups collide, appear and vanish.
+pub fn random_row(rng: &mut Rng) -> Row {
     let grp = opt(rng, 8, |r| r.below(12) as i32);
     let cat = opt(rng, 8, |r| {
         ["a", "b", "c", "bb", "d"][r.below(5) as usize].to_string()

@@ -24,7 +24,10 @@ use tokio_postgres::Client;
 use crate::config::ApplyConfig;
 use crate::metrics::Metrics;
 use crate::runner::RunError;
-use crate::version::VersionRuntime;
+use crate::version::{Stmt, VersionRuntime};
+
+/// A batch is applied once no replication event arrived for this long.
+const IDLE_FLUSH: Duration = Duration::from_millis(2);
 
 pub(crate) enum SessionEnd {
     Shutdown,
@@ -52,6 +55,8 @@ pub(crate) struct Session<'a> {
     /// End LSN and commit time of the last source transaction in the open batch.
     batch_end: Option<(u64, i64)>,
     catching_up: bool,
+    /// When the last replication event arrived.
+    last_event: Instant,
 }
 
 fn is_relevant(v: &VersionRuntime, rel: u32) -> bool {
@@ -80,13 +85,15 @@ impl<'a> Session<'a> {
             .enumerate()
             .map(|(i, r)| VersionRuntime::new(r, i))
             .collect();
-        for v in &versions {
+        let mut versions = versions;
+        for v in &mut versions {
             target
                 .batch_execute(&summa_plan::sqlgen::create_staging(
                     &v.record.plan,
                     &v.staging,
                 ))
                 .await?;
+            v.prepare(&target).await?;
         }
         let repl = ReplicationClient::connect(conn.replication(
             &stream.slot_name,
@@ -108,19 +115,24 @@ impl<'a> Session<'a> {
                 batch_changes: 0,
                 batch_end: None,
                 catching_up,
+                last_event: Instant::now(),
             },
             repl,
         ))
     }
 
+    /// When the open batch must be applied: `max_batch_delay` after it opened, or as soon as
+    /// the stream has been quiet for [`IDLE_FLUSH`] (nothing more to batch it with).
     fn batch_deadline(&self) -> Option<tokio::time::Instant> {
         match (
             self.batch_started,
             self.txn.is_none() && self.batch_end.is_some(),
         ) {
-            (Some(started), true) => Some(tokio::time::Instant::from_std(
-                started + self.cfg.max_batch_delay,
-            )),
+            (Some(started), true) => {
+                let full = started + self.cfg.max_batch_delay;
+                let idle = self.last_event + IDLE_FLUSH;
+                Some(tokio::time::Instant::from_std(full.min(idle)))
+            }
             _ => None,
         }
     }
@@ -151,7 +163,10 @@ impl<'a> Session<'a> {
                 event = repl.recv() => {
                     match event? {
                         None => return Err(RunError::StreamEnded),
-                        Some(ev) => self.on_event(ev, &repl).await?,
+                        Some(ev) => {
+                            self.last_event = Instant::now();
+                            self.on_event(ev, &repl).await?
+                        }
                     }
                 }
             }
@@ -208,14 +223,15 @@ impl<'a> Session<'a> {
                     self.flush(repl).await?;
                 }
             }
-            ReplicationEvent::KeepAlive { wal_end, .. } => {
-                if self.txn.is_none() && self.batch_end.is_none() && !self.target_open {
-                    repl.update_applied_lsn(wal_end);
-                    if self.catching_up {
-                        summa_catalog::mark_live(&self.target, &self.slot).await?;
-                        self.catching_up = false;
-                        tracing::info!(slot = %self.slot, "caught up: versions live");
-                    }
+            // Idle: everything before the keepalive position is applied or irrelevant.
+            ReplicationEvent::KeepAlive { wal_end, .. }
+                if self.txn.is_none() && self.batch_end.is_none() && !self.target_open =>
+            {
+                repl.update_applied_lsn(wal_end);
+                if self.catching_up {
+                    summa_catalog::mark_live(&self.target, &self.slot).await?;
+                    self.catching_up = false;
+                    tracing::info!(slot = %self.slot, "caught up: versions live");
                 }
             }
             _ => {}
@@ -309,7 +325,7 @@ impl<'a> Session<'a> {
         let rows = v.rows.take();
         self.target.batch_execute(&v.sql_settings).await?;
         self.target
-            .execute(&v.sql_stage_rows, &rows.params())
+            .execute(v.stmt(Stmt::StageRows), &rows.params())
             .await?;
         v.staged_chunks += 1;
         Ok(())
@@ -320,6 +336,7 @@ impl<'a> Session<'a> {
         let Some((end_lsn, commit_time)) = self.batch_end.take() else {
             return Ok(());
         };
+        let flush_started = Instant::now();
         self.begin_target().await?;
         let changes = self.batch_changes;
         for v in &mut self.versions {
@@ -336,17 +353,19 @@ impl<'a> Session<'a> {
             let row = if v.staged_chunks == 0 {
                 let rows = v.rows.take();
                 self.target
-                    .query_one(&v.sql_merge_rows, &rows.params())
+                    .query_one(v.stmt(Stmt::MergeRows), &rows.params())
                     .await?
             } else {
                 if !v.rows.is_empty() {
                     let rows = v.rows.take();
                     self.target
-                        .execute(&v.sql_stage_rows, &rows.params())
+                        .execute(v.stmt(Stmt::StageRows), &rows.params())
                         .await?;
                 }
                 v.staged_chunks = 0;
-                self.target.query_one(&v.sql_merge_staged, &[]).await?
+                self.target
+                    .query_one(v.stmt(Stmt::MergeStaged), &[])
+                    .await?
             };
             let negative: i64 = row.get(2);
             if negative > 0 {
@@ -362,7 +381,9 @@ impl<'a> Session<'a> {
             }
             let empty: Vec<String> = row.get(0);
             if !empty.is_empty() {
-                self.target.execute(&v.sql_delete_empty, &[&empty]).await?;
+                self.target
+                    .execute(v.stmt(Stmt::DeleteEmpty), &[&empty])
+                    .await?;
             }
         }
         for v in &self.versions {
@@ -386,7 +407,14 @@ impl<'a> Session<'a> {
         repl.update_applied_lsn(Lsn(end_lsn));
         self.applied = end_lsn;
         self.metrics.record_batch(changes, end_lsn, commit_time);
-        tracing::debug!(slot = %self.slot, lsn = %Lsn(end_lsn), changes, "batch applied");
+        tracing::debug!(
+            slot = %self.slot,
+            lsn = %Lsn(end_lsn),
+            changes,
+            batch_ms = self.batch_started.map(|s| s.elapsed().as_millis() as u64).unwrap_or(0),
+            flush_ms = flush_started.elapsed().as_millis() as u64,
+            "batch applied"
+        );
         self.batch_started = None;
         self.batch_changes = 0;
         self.versions.retain(|v| v.broken.is_none());

@@ -27,6 +27,17 @@ pub struct VersionRuntime {
     pub sql_merge_staged: String,
     pub sql_delete_empty: String,
     pub sql_settings: String,
+    /// The four statements above, prepared on the session's target connection.
+    prepared: Vec<tokio_postgres::Statement>,
+}
+
+/// The applier's statements of one version.
+#[derive(Debug, Clone, Copy)]
+pub enum Stmt {
+    MergeRows = 0,
+    StageRows = 1,
+    MergeStaged = 2,
+    DeleteEmpty = 3,
 }
 
 impl VersionRuntime {
@@ -44,6 +55,7 @@ impl VersionRuntime {
             ),
             sql_delete_empty: sqlgen::delete_empty_groups(&table),
             sql_settings: plan.settings.set_local_sql(),
+            prepared: Vec::new(),
             rows: SignedRows::new(plan.shipped.len()),
             positions: None,
             keys_only: false,
@@ -53,6 +65,28 @@ impl VersionRuntime {
             staging,
             record,
         }
+    }
+
+    /// Prepare the statements once per session (the staging table must exist).
+    pub async fn prepare(
+        &mut self,
+        client: &tokio_postgres::Client,
+    ) -> Result<(), tokio_postgres::Error> {
+        let mut prepared = Vec::new();
+        for sql in [
+            &self.sql_merge_rows,
+            &self.sql_stage_rows,
+            &self.sql_merge_staged,
+            &self.sql_delete_empty,
+        ] {
+            prepared.push(client.prepare(sql).await?);
+        }
+        self.prepared = prepared;
+        Ok(())
+    }
+
+    pub fn stmt(&self, which: Stmt) -> &tokio_postgres::Statement {
+        &self.prepared[which as usize]
     }
 
     pub fn source_oid(&self) -> u32 {

@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use summa_catalog::ViewSpec;
-use summa_localpg::LocalPostgres;
 
-use crate::commands::conn_info;
+use crate::commands::database_or_private;
 use crate::config::Config;
 use crate::workload;
 
@@ -55,23 +54,19 @@ pub async fn run(
     url: Option<String>,
     config: &Config,
 ) -> anyhow::Result<ExitCode> {
-    let mut _private = None;
-    let url = match url {
-        Some(u) => u,
-        None => {
-            let pg = tokio::task::spawn_blocking(LocalPostgres::start).await??;
-            let u = pg.url("postgres");
-            _private = Some(pg);
-            u
-        }
-    };
-    let conn = conn_info(Some(url))?;
+    let (conn, _private) = database_or_private(url).await?;
     let mut client = conn.connect("summa-bench").await?;
     summa_catalog::install(&client).await?;
     summa_catalog::drop_view(&mut client, "bench_v1").await?;
     workload::create_schema(&client, SCHEMA).await?;
     workload::load(&client, SCHEMA, args.rows, 250_000, |_| {}).await?;
-    client.batch_execute(&format!("SET search_path = {SCHEMA}; CREATE MATERIALIZED VIEW mv_v1 AS {}; VACUUM ANALYZE orders", workload::V1)).await?;
+    client
+        .batch_execute(&format!(
+            "SET search_path = {SCHEMA}; CREATE MATERIALIZED VIEW mv_v1 AS {}",
+            workload::V1
+        ))
+        .await?;
+    client.batch_execute("VACUUM ANALYZE orders").await?;
     let mut opts = config.create_options();
     opts.schema = SCHEMA.into();
     let created = summa_catalog::create_views(

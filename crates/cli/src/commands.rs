@@ -17,6 +17,20 @@ pub(crate) fn conn_info(url: Option<String>) -> anyhow::Result<ConnInfo> {
     Ok(ConnInfo::parse(&url)?)
 }
 
+/// The given database, or a private PostgreSQL started from the installed binaries (kept
+/// alive by the returned handle, removed when it drops).
+pub(crate) async fn database_or_private(
+    url: Option<String>,
+) -> anyhow::Result<(ConnInfo, Option<summa_localpg::LocalPostgres>)> {
+    if let Some(url) = url {
+        return Ok((conn_info(Some(url))?, None));
+    }
+    println!("starting a private PostgreSQL (no --database-url given)…");
+    let pg = tokio::task::spawn_blocking(summa_localpg::LocalPostgres::start).await??;
+    println!("  listening on 127.0.0.1:{} (removed at exit)", pg.port());
+    Ok((conn_info(Some(pg.url("postgres")))?, Some(pg)))
+}
+
 #[derive(clap::Args, Debug)]
 pub struct CreateArgs {
     /// View name; the alias view gets this name, versions get the table pattern.

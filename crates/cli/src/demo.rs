@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use summa_catalog::ViewSpec;
-use summa_localpg::LocalPostgres;
 use summa_plan::ident::qualified;
 
-use crate::commands::conn_info;
+use crate::commands::database_or_private;
 use crate::config::Config;
 use crate::workload;
 
@@ -38,22 +37,7 @@ const VIEWS: [(&str, &str); 2] = [
 ];
 
 pub async fn run(args: DemoArgs, url: Option<String>, config: &Config) -> anyhow::Result<ExitCode> {
-    let mut _private = None;
-    let url = match url {
-        Some(url) => url,
-        None => {
-            println!("starting a private PostgreSQL (no --database-url given)…");
-            let pg = tokio::task::spawn_blocking(LocalPostgres::start).await??;
-            println!(
-                "  listening on 127.0.0.1:{} (removed when the demo ends)",
-                pg.port()
-            );
-            let url = pg.url("postgres");
-            _private = Some(pg);
-            url
-        }
-    };
-    let conn = conn_info(Some(url))?;
+    let (conn, _private) = database_or_private(url).await?;
     let mut client = conn.connect("summa-demo").await?;
     check_wal_level(&client).await?;
     summa_catalog::install(&client).await?;
