@@ -276,3 +276,42 @@ async fn unchanged_toast_values_come_from_the_old_row() {
         .get(0);
     assert_eq!(nulls, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_backfill_leaves_nothing_behind() {
+    let db = TestDb::new("failed_backfill").await;
+    let client = db.client().await;
+    client.batch_execute(items::SCHEMA).await.unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO items (grp, qty) SELECT g % 3, g % 10 FROM generate_series(1, 100) g",
+        )
+        .await
+        .unwrap();
+    // Plans fine (Postgres accepts it) but fails while aggregating rows with qty = 5.
+    let (ok, out, err) = db.summa(&[
+        "create",
+        "boom",
+        "--sql",
+        "SELECT grp, sum(100 / (qty - 5)) FROM items GROUP BY grp",
+    ]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("division by zero") && err.contains("backfill"),
+        "{err}"
+    );
+    let leftovers: i64 = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_replication_slots WHERE database = current_database()) \
+                  + (SELECT count(*) FROM pg_publication) \
+                  + (SELECT count(*) FROM summa.versions) + (SELECT count(*) FROM summa.views) \
+                  + (SELECT count(*) FROM summa.streams) + (SELECT count(*) FROM pg_class WHERE relname LIKE 'boom%')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(leftovers, 0, "a failed create left objects behind");
+    // And the same name works afterwards.
+    db.create("boom", "SELECT grp, count(*) FROM items GROUP BY grp");
+}

@@ -123,13 +123,34 @@ pub async fn create_views(
     }
 
     let pending = register(client, planned, opts).await?;
-    match backfill_all(conn, client, &pending, opts).await {
+    let slot = match allocate_slot_name(client).await {
+        Ok(slot) => slot,
+        Err(err) => {
+            cleanup(client, &pending, opts, None).await;
+            return Err(err);
+        }
+    };
+    match backfill_all(conn, client, &pending, opts, &slot).await {
         Ok(created) => Ok(created),
         Err(err) => {
-            cleanup(client, &pending, opts).await;
+            cleanup(client, &pending, opts, Some(&slot)).await;
             Err(err)
         }
     }
+}
+
+/// A new stream's slot (and publication) name. Slots are cluster-wide: the database's OID
+/// keeps names unique across databases.
+async fn allocate_slot_name(client: &Client) -> Result<String, CatalogError> {
+    let row = client
+        .query_one(
+            "SELECT nextval('summa.stream_ids'), oid::int8 FROM pg_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .ctx(|| "allocating a stream id".into())?;
+    let (id, db_oid): (i64, i64) = (row.get(0), row.get(1));
+    Ok(format!("summa_{db_oid}_{id}"))
 }
 
 async fn ensure_old_values(
@@ -227,17 +248,9 @@ async fn backfill_all(
     client: &mut Client,
     pending: &[Pending],
     opts: &CreateOptions,
+    slot: &str,
 ) -> Result<Vec<CreatedVersion>, CatalogError> {
-    // Slots are cluster-wide: the database's OID keeps names unique across databases.
-    let row = client
-        .query_one(
-            "SELECT nextval('summa.stream_ids'), oid::int8 FROM pg_database WHERE datname = current_database()",
-            &[],
-        )
-        .await
-        .ctx(|| "allocating a stream id".into())?;
-    let (id, db_oid): (i64, i64) = (row.get(0), row.get(1));
-    let slot = format!("summa_{db_oid}_{id}");
+    let slot = slot.to_string();
     let mut tables: Vec<String> = pending.iter().map(|p| p.plan.source_qualified()).collect();
     tables.sort();
     tables.dedup();
@@ -413,8 +426,9 @@ async fn backfill_one(
     Ok(statements)
 }
 
-/// Best-effort removal of what a failed create left: tables, catalog rows, slot, publication.
-async fn cleanup(client: &Client, pending: &[Pending], opts: &CreateOptions) {
+/// Best-effort removal of what a failed create left: tables, catalog rows, its slot and
+/// publication (named `slot`).
+async fn cleanup(client: &Client, pending: &[Pending], opts: &CreateOptions, slot: Option<&str>) {
     for p in pending {
         let table = qualified(&opts.schema, &p.table_name);
         let _ = client
@@ -433,24 +447,30 @@ async fn cleanup(client: &Client, pending: &[Pending], opts: &CreateOptions) {
             )
             .await;
     }
-    let orphans = client
-        .query(
-            "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'summa\\_%' \
-             AND slot_name NOT IN (SELECT slot_name FROM summa.streams) AND NOT active",
-            &[],
-        )
-        .await
-        .unwrap_or_default();
-    for row in orphans {
-        let slot: String = row.get(0);
-        let _ = client
-            .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
-            .await;
-        let _ = client
-            .batch_execute(&format!(
-                "DROP PUBLICATION IF EXISTS {}",
-                quote_ident(&slot)
-            ))
-            .await;
+    let Some(slot) = slot else { return };
+    // The snapshot-exporting session may still be closing: wait for the slot to go inactive.
+    for _ in 0..50 {
+        let active: Option<bool> = client
+            .query_opt(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = $1",
+                &[&slot],
+            )
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.get(0));
+        match active {
+            Some(true) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Some(false) => {
+                let _ = client
+                    .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
+                    .await;
+                break;
+            }
+            None => break,
+        }
     }
+    let _ = client
+        .batch_execute(&format!("DROP PUBLICATION IF EXISTS {}", quote_ident(slot)))
+        .await;
 }
