@@ -22,12 +22,9 @@ pub struct VersionRuntime {
     pub changes: u64,
     /// Set when the version cannot be maintained any more; recorded with the next batch.
     pub broken: Option<String>,
-    pub sql_merge_rows: String,
-    pub sql_stage_rows: String,
-    pub sql_merge_staged: String,
-    pub sql_delete_empty: String,
+    /// Applies the version's pinned settings to the open transaction.
     pub sql_settings: String,
-    /// The four statements above, prepared on the session's target connection.
+    /// The [`Stmt`]s, prepared on the session's target connection.
     prepared: Vec<tokio_postgres::Statement>,
 }
 
@@ -43,17 +40,8 @@ pub enum Stmt {
 impl VersionRuntime {
     pub fn new(record: VersionRecord, index: usize) -> Self {
         let plan = &record.plan;
-        let table = record.table_qualified();
         let staging = format!("pg_temp.{}", quote_ident(&format!("summa_staging_{index}")));
         VersionRuntime {
-            sql_merge_rows: sqlgen::merge(plan, &table, &sqlgen::delta_from_rows(plan)),
-            sql_stage_rows: sqlgen::stage_rows(plan, &staging),
-            sql_merge_staged: sqlgen::merge(
-                plan,
-                &table,
-                &sqlgen::delta_from_staging(plan, &staging),
-            ),
-            sql_delete_empty: sqlgen::delete_empty_groups(&table),
             sql_settings: plan.settings.set_local_sql(),
             prepared: Vec::new(),
             rows: SignedRows::new(plan.shipped.len()),
@@ -72,13 +60,21 @@ impl VersionRuntime {
         &mut self,
         client: &tokio_postgres::Client,
     ) -> Result<(), tokio_postgres::Error> {
+        let plan = &self.record.plan;
+        let table = self.record.table_qualified();
+        // In `Stmt` order.
+        let sqls = [
+            sqlgen::merge(plan, &table, &sqlgen::delta_from_rows(plan)),
+            sqlgen::stage_rows(plan, &self.staging),
+            sqlgen::merge(
+                plan,
+                &table,
+                &sqlgen::delta_from_staging(plan, &self.staging),
+            ),
+            sqlgen::delete_empty_groups(&table),
+        ];
         let mut prepared = Vec::new();
-        for sql in [
-            &self.sql_merge_rows,
-            &self.sql_stage_rows,
-            &self.sql_merge_staged,
-            &self.sql_delete_empty,
-        ] {
+        for sql in &sqls {
             prepared.push(client.prepare(sql).await?);
         }
         self.prepared = prepared;

@@ -15,7 +15,8 @@ pub struct StatusRow {
     pub applied_lsn: Option<String>,
     pub lag_bytes: Option<i64>,
     pub lag_seconds: Option<f64>,
-    pub rows: i64,
+    /// Estimated rows (None until the table was analyzed).
+    pub rows: Option<i64>,
     pub error: Option<String>,
 }
 
@@ -33,8 +34,8 @@ pub async fn status(
                     (pg_current_wal_lsn() - s.applied_lsn)::bigint, \
                     CASE WHEN pg_current_wal_lsn() - s.applied_lsn <= 0 THEN 0 \
                          ELSE extract(epoch FROM now() - s.applied_at)::float8 END, \
-                    coalesce((SELECT c.reltuples::bigint FROM pg_class c \
-                              WHERE c.oid = to_regclass(quote_ident(v.table_schema) || '.' || quote_ident(v.table_name))), -1), \
+                    (SELECT nullif(greatest(c.reltuples, -1), -1)::bigint FROM pg_class c \
+                     WHERE c.oid = to_regclass(quote_ident(v.table_schema) || '.' || quote_ident(v.table_name))), \
                     v.error \
              FROM summa.versions v JOIN summa.views w ON w.name = v.view_name \
              LEFT JOIN summa.streams s ON s.slot_name = v.slot_name \

@@ -186,11 +186,7 @@ pub async fn status(args: StatusArgs, url: Option<String>) -> anyhow::Result<Exi
             r.lag_seconds
                 .map(|s| format!("{s:.1}"))
                 .unwrap_or_else(|| "-".into()),
-            if r.rows < 0 {
-                "-".into()
-            } else {
-                r.rows.to_string()
-            },
+            r.rows.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
         );
         if let Some(err) = r.error {
             println!("    error: {err}");
