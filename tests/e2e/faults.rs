@@ -117,3 +117,65 @@ async fn truncate_marks_the_version_broken_instead_of_lying() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn terminated_walsender_reconnects_and_resumes_exactly_once() {
+    let db = TestDb::new("walsender").await;
+    let client = db.client().await;
+    let s = seed("walsender");
+    let mut rng = Rng::new(s);
+    items::setup(&client, &mut rng, 200).await;
+    db.create("by_grp", items::VIEWS[0].1);
+    let sidecar = db.sidecar();
+    let mut terminated = 0;
+    with_background_writes(&db, s + 1, async {
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            terminated += client
+                .query(
+                    "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots \
+                     WHERE database = current_database() AND active_pid IS NOT NULL",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .len();
+        }
+    })
+    .await;
+    db.wait_applied().await;
+    db.assert_equal("by_grp", items::VIEWS[0].1).await;
+    assert!(
+        terminated >= 2,
+        "walsender was terminated {terminated} times"
+    );
+    assert!(
+        sidecar.log_text().contains("reconnecting"),
+        "{}",
+        sidecar.log_text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_restarts_fast_and_immediate_lose_and_duplicate_nothing() {
+    // Restarting the server would disturb the other tests: this one runs its own cluster.
+    let pg = summa_localpg::LocalPostgres::start().expect("start a private cluster");
+    let db = TestDb::on(&pg, "pgrestart").await;
+    let s = seed("pg_restart");
+    let mut rng = Rng::new(s);
+    items::setup(&db.client().await, &mut rng, 200).await;
+    db.create("by_grp", items::VIEWS[0].1);
+    db.create("totals", items::VIEWS[3].1);
+    let sidecar = db.sidecar();
+    for mode in ["fast", "immediate"] {
+        let client = db.client().await;
+        items::run_workload(&client, &mut rng, 40, 8).await;
+        pg.restart(mode).expect("restart");
+        let client = db.client().await;
+        items::run_workload(&client, &mut rng, 40, 8).await;
+    }
+    db.wait_applied().await;
+    db.assert_equal("by_grp", items::VIEWS[0].1).await;
+    db.assert_equal("totals", items::VIEWS[3].1).await;
+    drop(sidecar);
+}

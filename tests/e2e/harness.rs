@@ -37,7 +37,11 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new(tag: &str) -> TestDb {
-        let pg = cluster();
+        TestDb::on(cluster(), tag).await
+    }
+
+    /// A fresh database on `pg` (a test that restarts its server uses a cluster of its own).
+    pub async fn on(pg: &LocalPostgres, tag: &str) -> TestDb {
         let name = format!("t{}_{tag}", NEXT_DB.fetch_add(1, Ordering::SeqCst));
         let admin = connect(&pg.url("postgres")).await;
         admin

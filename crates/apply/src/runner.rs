@@ -57,12 +57,31 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), RunError> {
-    let control = conn.connect("summa-control").await?;
-    summa_catalog::install(&control).await?;
+    // Errors at startup (credentials, privileges, no database) are reported, not retried.
+    let mut control = Some(conn.connect("summa-control").await?);
+    if let Some(c) = &control {
+        summa_catalog::install(c).await?;
+    }
     let mut tasks: HashMap<String, JoinHandle<()>> = HashMap::new();
     let mut shutdown_watch = shutdown.clone();
     loop {
-        for stream in summa_catalog::list_streams(&control).await? {
+        // Later, a lost control connection (server restart) is re-established at the next poll;
+        // the stream tasks reconnect on their own.
+        if control.is_none() {
+            control = conn.connect("summa-control").await.ok();
+        }
+        let streams = match &control {
+            Some(c) => match summa_catalog::list_streams(c).await {
+                Ok(streams) => streams,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read the catalog; retrying");
+                    control = None;
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
+        for stream in streams {
             let running = tasks
                 .get(&stream.slot_name)
                 .is_some_and(|t| !t.is_finished());
