@@ -179,3 +179,41 @@ async fn postgres_restarts_fast_and_immediate_lose_and_duplicate_nothing() {
     db.assert_equal("totals", items::VIEWS[3].1).await;
     drop(sidecar);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_that_cannot_be_applied_breaks_only_its_version() {
+    let db = TestDb::new("definite").await;
+    let mut client = db.client().await;
+    client.batch_execute(items::SCHEMA).await.unwrap();
+    client
+        .batch_execute("INSERT INTO items (grp, qty) SELECT g % 3, g % 5 FROM generate_series(1, 50) g")
+        .await
+        .unwrap();
+    // Both views on one stream: the first divides by zero once a row with qty = 7 arrives.
+    let fragile = "SELECT grp, sum(100 / (qty - 7)) AS s FROM items GROUP BY grp";
+    let healthy = items::VIEWS[0].1;
+    let conn = summa_stream::ConnInfo::parse(&db.url).unwrap();
+    summa_catalog::create_views(
+        &conn,
+        &mut client,
+        &[
+            summa_catalog::ViewSpec { name: "fragile".into(), sql: fragile.into() },
+            summa_catalog::ViewSpec { name: "healthy".into(), sql: healthy.into() },
+        ],
+        &summa_catalog::CreateOptions::default(),
+    )
+    .await
+    .unwrap();
+    let _sidecar = db.sidecar();
+    client.batch_execute("INSERT INTO items (grp, qty) VALUES (1, 7), (2, 3)").await.unwrap();
+    client.batch_execute("UPDATE items SET grp = 2 WHERE qty = 1").await.unwrap();
+    db.wait_applied().await;
+    db.assert_equal("healthy", healthy).await;
+    let row = client
+        .query_one("SELECT state, coalesce(error, '') FROM summa.versions WHERE view_name = 'fragile'", &[])
+        .await
+        .unwrap();
+    let (state, error): (String, String) = (row.get(0), row.get(1));
+    assert_eq!(state, "broken");
+    assert!(error.contains("division by zero") && error.contains("22012"), "{error}");
+}

@@ -27,8 +27,8 @@ pub enum RunError {
     Decode(#[from] DecodeError),
     #[error("the replication stream ended")]
     StreamEnded,
-    #[error("invariant violated: {0}")]
-    Invariant(String),
+    #[error("version broken: {0}")]
+    VersionBroken(String),
 }
 
 impl From<tokio_postgres::Error> for RunError {

@@ -323,12 +323,34 @@ impl<'a> Session<'a> {
         self.begin_target().await?;
         let v = &mut self.versions[i];
         let rows = v.rows.take();
-        self.target.batch_execute(&v.sql_settings).await?;
-        self.target
-            .execute(v.stmt(Stmt::StageRows), &rows.params())
-            .await?;
+        if let Err(err) = stage(&self.target, v, &rows).await {
+            if is_definite(&err) {
+                let reason = format!(
+                    "shipping changes failed: {}",
+                    summa_catalog::db_message(&err)
+                );
+                return self.abandon_batch_breaking(i, reason).await;
+            }
+            return Err(err.into());
+        }
         v.staged_chunks += 1;
         Ok(())
+    }
+
+    /// Roll the open batch back (nothing of it is acknowledged), record version `i` as broken
+    /// with `reason`, and end the session: it restarts from the applied LSN without `i`.
+    async fn abandon_batch_breaking(&mut self, i: usize, reason: String) -> Result<(), RunError> {
+        let (view, version) = (
+            self.versions[i].record.view.clone(),
+            self.versions[i].record.version,
+        );
+        self.target.batch_execute("ROLLBACK").await?;
+        self.target_open = false;
+        summa_catalog::mark_broken(&self.target, &view, version, &reason).await?;
+        tracing::error!(view = %view, version, reason = %reason, "version broken");
+        Err(RunError::VersionBroken(format!(
+            "{view} v{version}: {reason}"
+        )))
     }
 
     /// Apply the batch in one target transaction, then acknowledge its end LSN.
@@ -339,7 +361,8 @@ impl<'a> Session<'a> {
         let flush_started = Instant::now();
         self.begin_target().await?;
         let changes = self.batch_changes;
-        for v in &mut self.versions {
+        for i in 0..self.versions.len() {
+            let v = &mut self.versions[i];
             v.changes = 0;
             if !v.has_work() {
                 continue;
@@ -349,41 +372,24 @@ impl<'a> Session<'a> {
                 v.staged_chunks = 0;
                 continue;
             }
-            self.target.batch_execute(&v.sql_settings).await?;
-            let row = if v.staged_chunks == 0 {
-                let rows = v.rows.take();
-                self.target
-                    .query_one(v.stmt(Stmt::MergeRows), &rows.params())
-                    .await?
-            } else {
-                if !v.rows.is_empty() {
-                    let rows = v.rows.take();
-                    self.target
-                        .execute(v.stmt(Stmt::StageRows), &rows.params())
-                        .await?;
+            match merge_version(&self.target, v).await {
+                Ok(0) => {}
+                Ok(negative) => {
+                    let reason = format!(
+                        "{negative} group(s) would have a negative row count at {}: a change was applied twice or missed; rebuild the view",
+                        Lsn(end_lsn)
+                    );
+                    return self.abandon_batch_breaking(i, reason).await;
                 }
-                v.staged_chunks = 0;
-                self.target
-                    .query_one(v.stmt(Stmt::MergeStaged), &[])
-                    .await?
-            };
-            let negative: i64 = row.get(2);
-            if negative > 0 {
-                let reason = format!(
-                    "{negative} group(s) would have a negative row count at {}: a change was applied twice or missed; rebuild the view",
-                    Lsn(end_lsn)
-                );
-                let (view, version) = (v.record.view.clone(), v.record.version);
-                self.target.batch_execute("ROLLBACK").await?;
-                self.target_open = false;
-                summa_catalog::mark_broken(&self.target, &view, version, &reason).await?;
-                return Err(RunError::Invariant(format!("{view} v{version}: {reason}")));
-            }
-            let empty: Vec<String> = row.get(0);
-            if !empty.is_empty() {
-                self.target
-                    .execute(v.stmt(Stmt::DeleteEmpty), &[&empty])
-                    .await?;
+                Err(err) if is_definite(&err) => {
+                    let reason = format!(
+                        "applying the changes at {} failed: {}",
+                        Lsn(end_lsn),
+                        summa_catalog::db_message(&err)
+                    );
+                    return self.abandon_batch_breaking(i, reason).await;
+                }
+                Err(err) => return Err(err.into()),
             }
         }
         for v in &self.versions {
@@ -432,4 +438,57 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 /// Duration helper for the runner's backoff.
 pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((200u64 << attempt.min(6)).min(10_000))
+}
+
+/// SQLSTATE classes that retrying cannot fix for this version: data exceptions (22),
+/// integrity violations (23), syntax, undefined objects and missing privileges (42), and
+/// unsupported features (0A). Timeouts, lock and serialization failures, lost connections and
+/// resource shortages are retried.
+fn is_definite(err: &tokio_postgres::Error) -> bool {
+    err.code()
+        .map(|c| matches!(&c.code()[..2], "22" | "23" | "42" | "0A"))
+        .unwrap_or(false)
+}
+
+/// Ship rows into the version's staging table.
+async fn stage(
+    target: &Client,
+    v: &VersionRuntime,
+    rows: &crate::batch::SignedRows,
+) -> Result<(), tokio_postgres::Error> {
+    target.batch_execute(&v.sql_settings).await?;
+    target
+        .execute(v.stmt(Stmt::StageRows), &rows.params())
+        .await?;
+    Ok(())
+}
+
+/// Merge version `v`'s pending rows (direct, or via its staging table) into its summary and
+/// delete emptied groups; returns the number of groups left with a negative row count.
+async fn merge_version(
+    target: &Client,
+    v: &mut VersionRuntime,
+) -> Result<i64, tokio_postgres::Error> {
+    target.batch_execute(&v.sql_settings).await?;
+    let row = if v.staged_chunks == 0 {
+        let rows = v.rows.take();
+        target
+            .query_one(v.stmt(Stmt::MergeRows), &rows.params())
+            .await?
+    } else {
+        if !v.rows.is_empty() {
+            let rows = v.rows.take();
+            target
+                .execute(v.stmt(Stmt::StageRows), &rows.params())
+                .await?;
+        }
+        v.staged_chunks = 0;
+        target.query_one(v.stmt(Stmt::MergeStaged), &[]).await?
+    };
+    let negative: i64 = row.get(2);
+    let empty: Vec<String> = row.get(0);
+    if negative == 0 && !empty.is_empty() {
+        target.execute(v.stmt(Stmt::DeleteEmpty), &[&empty]).await?;
+    }
+    Ok(negative)
 }
