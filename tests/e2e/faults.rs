@@ -186,7 +186,9 @@ async fn a_change_that_cannot_be_applied_breaks_only_its_version() {
     let mut client = db.client().await;
     client.batch_execute(items::SCHEMA).await.unwrap();
     client
-        .batch_execute("INSERT INTO items (grp, qty) SELECT g % 3, g % 5 FROM generate_series(1, 50) g")
+        .batch_execute(
+            "INSERT INTO items (grp, qty) SELECT g % 3, g % 5 FROM generate_series(1, 50) g",
+        )
         .await
         .unwrap();
     // Both views on one stream: the first divides by zero once a row with qty = 7 arrives.
@@ -197,23 +199,41 @@ async fn a_change_that_cannot_be_applied_breaks_only_its_version() {
         &conn,
         &mut client,
         &[
-            summa_catalog::ViewSpec { name: "fragile".into(), sql: fragile.into() },
-            summa_catalog::ViewSpec { name: "healthy".into(), sql: healthy.into() },
+            summa_catalog::ViewSpec {
+                name: "fragile".into(),
+                sql: fragile.into(),
+            },
+            summa_catalog::ViewSpec {
+                name: "healthy".into(),
+                sql: healthy.into(),
+            },
         ],
         &summa_catalog::CreateOptions::default(),
     )
     .await
     .unwrap();
     let _sidecar = db.sidecar();
-    client.batch_execute("INSERT INTO items (grp, qty) VALUES (1, 7), (2, 3)").await.unwrap();
-    client.batch_execute("UPDATE items SET grp = 2 WHERE qty = 1").await.unwrap();
+    client
+        .batch_execute("INSERT INTO items (grp, qty) VALUES (1, 7), (2, 3)")
+        .await
+        .unwrap();
+    client
+        .batch_execute("UPDATE items SET grp = 2 WHERE qty = 1")
+        .await
+        .unwrap();
     db.wait_applied().await;
     db.assert_equal("healthy", healthy).await;
     let row = client
-        .query_one("SELECT state, coalesce(error, '') FROM summa.versions WHERE view_name = 'fragile'", &[])
+        .query_one(
+            "SELECT state, coalesce(error, '') FROM summa.versions WHERE view_name = 'fragile'",
+            &[],
+        )
         .await
         .unwrap();
     let (state, error): (String, String) = (row.get(0), row.get(1));
     assert_eq!(state, "broken");
-    assert!(error.contains("division by zero") && error.contains("22012"), "{error}");
+    assert!(
+        error.contains("division by zero") && error.contains("22012"),
+        "{error}"
+    );
 }

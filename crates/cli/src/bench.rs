@@ -168,23 +168,8 @@ pub async fn run(
         let mut lags = Vec::new();
         while started.elapsed() < Duration::from_secs(args.seconds) {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let commit = metrics.applied_commit_time.load(Ordering::Relaxed) as f64;
-            let behind: bool = client
-                .query_one(
-                    "SELECT pg_current_wal_lsn() > $1::text::pg_lsn",
-                    &[&summa_stream::Lsn(metrics.applied_lsn.load(Ordering::Relaxed)).to_string()],
-                )
-                .await?
-                .get(0);
-            let lag_ms: f64 = if behind {
-                client
-                    .query_one("SELECT greatest(0, extract(epoch FROM clock_timestamp() - ('2000-01-01 00:00:00+00'::timestamptz + make_interval(secs => $1::float8 / 1e6))) * 1000)::float8", &[&commit])
-                    .await?
-                    .get(0)
-            } else {
-                0.0
-            };
-            lags.push(lag_ms);
+            let (_, lag_ms) = crate::demo::lag(&client, &metrics).await?;
+            lags.push(lag_ms as f64);
         }
         stop_w.store(true, Ordering::Relaxed);
         for w in writers {

@@ -198,7 +198,9 @@ async fn check_wal_level(client: &tokio_postgres::Client) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn lag(
+/// (bytes, ms) the summaries are behind the server: WAL since the last applied commit, and the
+/// age of that commit while anything is pending (0 when caught up).
+pub(crate) async fn lag(
     client: &tokio_postgres::Client,
     metrics: &summa_apply::Metrics,
 ) -> anyhow::Result<(i64, i64)> {
