@@ -107,27 +107,10 @@ impl TestDb {
             .await
             .unwrap()
             .get(0);
-        let started = Instant::now();
-        loop {
-            let behind: i64 = client
-                .query_one(
-                    "SELECT count(*) FROM summa.streams st LEFT JOIN pg_replication_slots s USING (slot_name) \
-                     WHERE EXISTS (SELECT 1 FROM summa.versions v WHERE v.slot_name = st.slot_name AND v.state <> 'broken') \
-                       AND (s.confirmed_flush_lsn IS NULL OR s.confirmed_flush_lsn < $1::text::pg_lsn)",
-                    &[&lsn],
-                )
-                .await
-                .unwrap()
-                .get(0);
-            if behind == 0 {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(240),
-                "summaries did not catch up with {lsn}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let caught_up = summa_apply::wait_applied(&client, &lsn, Duration::from_secs(240))
+            .await
+            .expect("reading slot positions");
+        assert!(caught_up, "summaries did not catch up with {lsn}");
     }
 
     /// The oracle: the alias view equals its SELECT run on the source, as multisets

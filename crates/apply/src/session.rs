@@ -207,7 +207,7 @@ impl<'a> Session<'a> {
                 let has_work = self
                     .versions
                     .iter()
-                    .any(|v| v.has_work() || v.changes > 0 || v.broken.is_some());
+                    .any(|v| v.has_work() || v.broken.is_some());
                 if !has_work && self.batch_end.is_none() {
                     // Nothing of ours in it and nothing pending: safe to acknowledge at once.
                     repl.update_applied_lsn(end_lsn);
@@ -363,7 +363,6 @@ impl<'a> Session<'a> {
         let changes = self.batch_changes;
         for i in 0..self.versions.len() {
             let v = &mut self.versions[i];
-            v.changes = 0;
             if !v.has_work() {
                 continue;
             }

@@ -18,8 +18,6 @@ pub struct VersionRuntime {
     pub rows: SignedRows,
     /// Chunks already shipped into the staging table in the open target transaction.
     pub staged_chunks: usize,
-    /// Source changes in the open batch.
-    pub changes: u64,
     /// Set when the version cannot be maintained any more; recorded with the next batch.
     pub broken: Option<String>,
     /// Applies the version's pinned settings to the open transaction.
@@ -48,7 +46,6 @@ impl VersionRuntime {
             positions: None,
             keys_only: false,
             staged_chunks: 0,
-            changes: 0,
             broken: None,
             staging,
             record,
@@ -172,7 +169,6 @@ impl VersionRuntime {
     pub fn insert(&mut self, new: &Tuple) {
         if let Some(values) = self.pick(new, None) {
             self.rows.push(1, values);
-            self.changes += 1;
         }
     }
 
@@ -186,7 +182,6 @@ impl VersionRuntime {
             );
             return;
         };
-        self.changes += 1;
         if before != after {
             self.rows.push(-1, before);
             self.rows.push(1, after);
@@ -196,7 +191,6 @@ impl VersionRuntime {
     pub fn delete(&mut self, old: &(OldKind, Tuple)) {
         if let Some(before) = self.old_values(Some(old), None, "DELETE") {
             self.rows.push(-1, before);
-            self.changes += 1;
         }
     }
 }

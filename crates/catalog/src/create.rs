@@ -20,7 +20,6 @@ use summa_stream::{create_slot_with_snapshot, ConnInfo};
 use tokio_postgres::Client;
 
 use crate::error::{db_message, CatalogError, DbContext};
-use crate::records::lsn_text;
 
 #[derive(Debug, Clone)]
 pub struct ViewSpec {
@@ -268,7 +267,7 @@ async fn backfill_all(
             context: format!("creating replication slot {slot}"),
             error,
         })?;
-    let start = lsn_text(exported.consistent_point.0);
+    let start = exported.consistent_point.to_string();
     tracing::info!(slot, consistent_point = %start, "slot created; backfilling from its snapshot");
 
     let tx = client

@@ -53,10 +53,6 @@ impl VersionRecord {
     }
 }
 
-pub(crate) fn lsn_text(lsn: u64) -> String {
-    format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
-}
-
 pub async fn list_streams(client: &impl GenericClient) -> Result<Vec<StreamRecord>, CatalogError> {
     let rows = client
         .query(
