@@ -82,13 +82,24 @@ impl TestDb {
 
     /// Start the sidecar (`summa run`) as a child process.
     pub fn sidecar(&self) -> Sidecar {
+        self.sidecar_with_config("")
+    }
+
+    /// Start the sidecar with `toml` as its summa.toml (see docs/configuration.md).
+    pub fn sidecar_with_config(&self, toml: &str) -> Sidecar {
+        let config = std::env::temp_dir().join(format!("summa-{}.toml", self.name));
+        std::fs::write(&config, toml).expect("write summa.toml");
+        static STARTED: AtomicU32 = AtomicU32::new(0);
         let log = std::env::temp_dir().join(format!(
-            "summa-{}-{}.log",
+            "summa-{}-{}-{}.log",
             self.name,
-            Instant::now().elapsed().as_nanos()
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
         ));
         let child = Command::new(env!("CARGO_BIN_EXE_summa"))
-            .args(["run"])
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
             .env("DATABASE_URL", &self.url)
             .env("RUST_LOG", "summa_apply=info,warn")
             .stdin(Stdio::null())
@@ -117,6 +128,19 @@ impl TestDb {
     /// (EXCEPT ALL both ways). Float columns are compared at 9 significant digits.
     pub async fn assert_equal(&self, alias: &str, sql: &str) {
         let client = self.client().await;
+        // A broken version is not applied any more: report why, not a stale difference.
+        let broken: Vec<String> = client
+            .query(
+                "SELECT format('v%s: %s', version, error) FROM summa.versions \
+                 WHERE view_name = $1 AND state = 'broken'",
+                &[&alias],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(broken.is_empty(), "{alias} is broken: {broken:?}");
         let diff = oracle_diff(&client, alias, sql).await;
         assert!(
             diff.is_empty(),

@@ -1,9 +1,16 @@
 //! End-to-end tests against a real PostgreSQL started by the harness (one cluster per run, a
 //! fresh database per test). Every maintained view is checked against its SELECT on the source.
 
+mod checks;
+mod corpus_views;
 mod harness;
 mod items;
+mod viewgen;
+mod wide;
 
+mod corpus;
+mod extremes;
 mod faults;
 mod oracle;
+mod property;
 mod sql;

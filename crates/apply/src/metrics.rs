@@ -10,6 +10,9 @@ pub struct Metrics {
     pub applied_lsn: AtomicU64,
     /// Commit time of the last applied source transaction (µs since 2000-01-01).
     pub applied_commit_time: AtomicU64,
+    /// Groups whose min/max was recomputed from their value table (the extreme's last copy
+    /// went).
+    pub recomputed_groups: AtomicU64,
 }
 
 impl Metrics {
@@ -19,5 +22,9 @@ impl Metrics {
         self.applied_lsn.fetch_max(end_lsn, Ordering::Relaxed);
         self.applied_commit_time
             .fetch_max(commit_time.max(0) as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_recomputes(&self, groups: u64) {
+        self.recomputed_groups.fetch_add(groups, Ordering::Relaxed);
     }
 }

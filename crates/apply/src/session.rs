@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use summa_catalog::{StreamRecord, VersionRecord, VersionState};
+use summa_plan::sqlgen::MergeResult;
 use summa_stream::pgoutput::{self, Message};
 use summa_stream::{ConnInfo, Lsn, ReplicationClient, ReplicationEvent};
 use tokio::sync::watch;
@@ -24,7 +25,7 @@ use tokio_postgres::Client;
 use crate::config::ApplyConfig;
 use crate::metrics::Metrics;
 use crate::runner::RunError;
-use crate::version::{Stmt, VersionRuntime};
+use crate::version::VersionRuntime;
 
 /// A batch is applied once no replication event arrived for this long.
 const IDLE_FLUSH: Duration = Duration::from_millis(2);
@@ -371,7 +372,7 @@ impl<'a> Session<'a> {
                 v.staged_chunks = 0;
                 continue;
             }
-            match merge_version(&self.target, v).await {
+            match merge_version(&self.target, v, self.metrics).await {
                 Ok(0) => {}
                 Ok(negative) => {
                     let reason = format!(
@@ -457,37 +458,53 @@ async fn stage(
 ) -> Result<(), tokio_postgres::Error> {
     target.batch_execute(&v.sql_settings).await?;
     target
-        .execute(v.stmt(Stmt::StageRows), &rows.params())
+        .execute(&v.stmts().stage_rows, &rows.params())
         .await?;
     Ok(())
 }
 
-/// Merge version `v`'s pending rows (direct, or via its staging table) into its summary and
-/// delete emptied groups; returns the number of groups left with a negative row count.
+/// Merge version `v`'s pending rows (direct, or via its staging table) into its summary,
+/// delete emptied groups and spent values, and recompute extremes that went; returns the
+/// number of groups or values left with a negative count (the caller rolls back).
 async fn merge_version(
     target: &Client,
     v: &mut VersionRuntime,
+    metrics: &Metrics,
 ) -> Result<i64, tokio_postgres::Error> {
     target.batch_execute(&v.sql_settings).await?;
     let row = if v.staged_chunks == 0 {
         let rows = v.rows.take();
         target
-            .query_one(v.stmt(Stmt::MergeRows), &rows.params())
+            .query_one(&v.stmts().merge_rows, &rows.params())
             .await?
     } else {
         if !v.rows.is_empty() {
             let rows = v.rows.take();
             target
-                .execute(v.stmt(Stmt::StageRows), &rows.params())
+                .execute(&v.stmts().stage_rows, &rows.params())
                 .await?;
         }
         v.staged_chunks = 0;
-        target.query_one(v.stmt(Stmt::MergeStaged), &[]).await?
+        target.query_one(&v.stmts().merge_staged, &[]).await?
     };
-    let negative: i64 = row.get(2);
-    let empty: Vec<String> = row.get(0);
-    if negative == 0 && !empty.is_empty() {
-        target.execute(v.stmt(Stmt::DeleteEmpty), &[&empty]).await?;
+    let result = MergeResult::from_row(&row);
+    if result.negative > 0 {
+        return Ok(result.negative);
     }
-    Ok(negative)
+    let stmts = v.stmts();
+    if !result.empty_groups.is_empty() {
+        target
+            .execute(&stmts.delete_empty, &[&result.empty_groups])
+            .await?;
+    }
+    for (stmt, spent) in stmts.delete_spent.iter().zip(&result.spent_values) {
+        if !spent.is_empty() {
+            target.execute(stmt, &[spent]).await?;
+        }
+    }
+    if let (Some(stmt), false) = (&stmts.recompute, result.recompute.is_empty()) {
+        target.execute(stmt, &[&result.recompute]).await?;
+        metrics.record_recomputes(result.recompute.len() as u64);
+    }
+    Ok(0)
 }

@@ -2,7 +2,7 @@
 
 use summa_catalog::VersionRecord;
 use summa_plan::ident::quote_ident;
-use summa_plan::sqlgen;
+use summa_plan::sqlgen::{self, Target};
 use summa_stream::pgoutput::{Datum, OldKind, Relation, Tuple};
 
 use crate::batch::SignedRows;
@@ -22,17 +22,20 @@ pub struct VersionRuntime {
     pub broken: Option<String>,
     /// Applies the version's pinned settings to the open transaction.
     pub sql_settings: String,
-    /// The [`Stmt`]s, prepared on the session's target connection.
-    prepared: Vec<tokio_postgres::Statement>,
+    /// The version's statements, prepared on the session's target connection.
+    prepared: Option<Prepared>,
 }
 
-/// The applier's statements of one version.
-#[derive(Debug, Clone, Copy)]
-pub enum Stmt {
-    MergeRows = 0,
-    StageRows = 1,
-    MergeStaged = 2,
-    DeleteEmpty = 3,
+/// The applier's statements of one version (see `summa_plan::sqlgen`).
+pub struct Prepared {
+    pub merge_rows: tokio_postgres::Statement,
+    pub stage_rows: tokio_postgres::Statement,
+    pub merge_staged: tokio_postgres::Statement,
+    pub delete_empty: tokio_postgres::Statement,
+    /// Recomputes min/max of groups whose extreme went; `None` without min/max.
+    pub recompute: Option<tokio_postgres::Statement>,
+    /// Per value table: removes values whose multiplicity reached 0.
+    pub delete_spent: Vec<tokio_postgres::Statement>,
 }
 
 impl VersionRuntime {
@@ -41,7 +44,7 @@ impl VersionRuntime {
         let staging = format!("pg_temp.{}", quote_ident(&format!("summa_staging_{index}")));
         VersionRuntime {
             sql_settings: plan.settings.set_local_sql(),
-            prepared: Vec::new(),
+            prepared: None,
             rows: SignedRows::new(plan.shipped.len()),
             positions: None,
             keys_only: false,
@@ -58,28 +61,42 @@ impl VersionRuntime {
         client: &tokio_postgres::Client,
     ) -> Result<(), tokio_postgres::Error> {
         let plan = &self.record.plan;
-        let table = self.record.table_qualified();
-        // In `Stmt` order.
-        let sqls = [
-            sqlgen::merge(plan, &table, &sqlgen::delta_from_rows(plan)),
-            sqlgen::stage_rows(plan, &self.staging),
-            sqlgen::merge(
-                plan,
-                &table,
-                &sqlgen::delta_from_staging(plan, &self.staging),
-            ),
-            sqlgen::delete_empty_groups(&table),
-        ];
-        let mut prepared = Vec::new();
-        for sql in &sqls {
-            prepared.push(client.prepare(sql).await?);
+        let target = Target::new(&self.record.table_schema, &self.record.table_name);
+        let recompute = match sqlgen::recompute_extremes(plan, &target) {
+            Some(sql) => Some(client.prepare(&sql).await?),
+            None => None,
+        };
+        let mut delete_spent = Vec::new();
+        for j in 0..plan.value_tables.len() {
+            delete_spent.push(
+                client
+                    .prepare(&sqlgen::delete_spent_values(&target, j))
+                    .await?,
+            );
         }
-        self.prepared = prepared;
+        self.prepared = Some(Prepared {
+            merge_rows: client
+                .prepare(&sqlgen::merge_changes(plan, &target))
+                .await?,
+            stage_rows: client
+                .prepare(&sqlgen::stage_rows(plan, &self.staging))
+                .await?,
+            merge_staged: client
+                .prepare(&sqlgen::merge_staged(plan, &target, &self.staging))
+                .await?,
+            delete_empty: client
+                .prepare(&sqlgen::delete_empty_groups(&target))
+                .await?,
+            recompute,
+            delete_spent,
+        });
         Ok(())
     }
 
-    pub fn stmt(&self, which: Stmt) -> &tokio_postgres::Statement {
-        &self.prepared[which as usize]
+    pub fn stmts(&self) -> &Prepared {
+        self.prepared
+            .as_ref()
+            .expect("statements are prepared when the session starts")
     }
 
     pub fn source_oid(&self) -> u32 {

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use summa_plan::ident::{qualified, quote_ident, quote_literal};
-use summa_plan::{plan_view, sqlgen, MaintenancePlan, PinnedSettings, SourceTable};
+use summa_plan::sqlgen::{self, Target};
+use summa_plan::{plan_view, MaintenancePlan, PinnedSettings, SourceTable};
 use summa_stream::{create_slot_with_snapshot, ConnInfo};
 use tokio_postgres::Client;
 
@@ -63,6 +64,8 @@ pub struct CreatedVersion {
     pub consistent_point: String,
     pub backfill_statements: u64,
     pub backfill_elapsed: Duration,
+    /// What the planner accepted but ignored (ORDER BY), for the user to see.
+    pub notices: Vec<String>,
 }
 
 struct Pending {
@@ -215,8 +218,17 @@ async fn register(
             .table_pattern
             .replace("{name}", &view)
             .replace("{version}", &version.to_string());
-        let table = qualified(&opts.schema, &table_name);
-        for stmt in sqlgen::create_table(&plan, &table) {
+        let target = Target::new(&opts.schema, &table_name);
+        let table = target.table();
+        if let Some(long) = target.names(&plan).into_iter().find(|n| n.len() > 63) {
+            return Err(CatalogError::Invalid {
+                view: view.clone(),
+                message: format!(
+                    "the name {long} is longer than Postgres' 63-byte limit; use a shorter view name or table pattern"
+                ),
+            });
+        }
+        for stmt in sqlgen::create_objects(&plan, &target) {
             tx.batch_execute(&stmt)
                 .await
                 .map_err(|source| CatalogError::Invalid {
@@ -289,9 +301,10 @@ async fn backfill_all(
     .ctx(|| format!("recording stream {slot}"))?;
     let mut created = Vec::new();
     for p in pending {
-        let table = qualified(&opts.schema, &p.table_name);
+        let target = Target::new(&opts.schema, &p.table_name);
+        let table = target.table();
         let started = Instant::now();
-        let statements = backfill_one(&tx, p, &table, opts).await?;
+        let statements = backfill_one(&tx, p, &target, opts).await?;
         let alias = qualified(&opts.schema, &p.spec.name);
         tx.execute(
             "UPDATE summa.versions SET state = 'catching_up', slot_name = $3, start_lsn = $4::text::pg_lsn, updated_at = now() \
@@ -309,7 +322,7 @@ async fn backfill_all(
             .ctx(|| "reading the serving version".into())?
             .get(0);
         if serving.is_none() {
-            tx.batch_execute(&sqlgen::alias_view(&p.plan, &alias, &table))
+            tx.batch_execute(&sqlgen::alias_view(&p.plan, &alias, &target))
                 .await
                 .map_err(|source| CatalogError::Invalid {
                     view: p.spec.name.clone(),
@@ -331,6 +344,7 @@ async fn backfill_all(
             consistent_point: start.clone(),
             backfill_statements: statements,
             backfill_elapsed: started.elapsed(),
+            notices: p.plan.notices.clone(),
         });
     }
     tx.commit().await.ctx(|| "committing the backfill".into())?;
@@ -342,7 +356,7 @@ async fn backfill_all(
 async fn backfill_one(
     tx: &tokio_postgres::Transaction<'_>,
     p: &Pending,
-    table: &str,
+    target: &Target,
     opts: &CreateOptions,
 ) -> Result<u64, CatalogError> {
     let label = format!("{} v{}", p.spec.name, p.version);
@@ -367,8 +381,8 @@ async fn backfill_one(
     } else {
         ProgressBar::hidden()
     };
-    let bounded = sqlgen::backfill_chunk(&p.plan, table, true);
-    let unbounded = sqlgen::backfill_chunk(&p.plan, table, false);
+    let bounded = sqlgen::backfill_chunk(&p.plan, target, true);
+    let unbounded = sqlgen::backfill_chunk(&p.plan, target, false);
     let target = opts.statement_budget / 3;
     let mut chunk: i64 = 1024;
     let mut start: i64 = 0;
@@ -429,10 +443,10 @@ async fn backfill_one(
 /// publication (named `slot`).
 async fn cleanup(client: &Client, pending: &[Pending], opts: &CreateOptions, slot: Option<&str>) {
     for p in pending {
-        let table = qualified(&opts.schema, &p.table_name);
-        let _ = client
-            .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
-            .await;
+        let target = Target::new(&opts.schema, &p.table_name);
+        for stmt in sqlgen::drop_objects(&p.plan, &target) {
+            let _ = client.batch_execute(&stmt).await;
+        }
         let _ = client
             .execute(
                 "DELETE FROM summa.versions WHERE view_name = $1 AND version = $2",

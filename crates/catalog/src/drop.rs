@@ -2,6 +2,8 @@
 //! (slot and publication) that no longer feed any version.
 
 use summa_plan::ident::{qualified, quote_ident};
+use summa_plan::sqlgen::{self, Target};
+use summa_plan::MaintenancePlan;
 use tokio_postgres::Client;
 
 use crate::error::{CatalogError, DbContext};
@@ -29,18 +31,22 @@ pub async fn drop_view(client: &mut Client, name: &str) -> Result<bool, CatalogE
         .ctx(|| format!("dropping alias view of {name}"))?;
     let versions = tx
         .query(
-            "DELETE FROM summa.versions WHERE view_name = $1 RETURNING table_schema, table_name",
+            "DELETE FROM summa.versions WHERE view_name = $1 RETURNING table_schema, table_name, plan",
             &[&name],
         )
         .await
         .ctx(|| format!("dropping versions of {name}"))?;
     for v in versions {
-        tx.batch_execute(&format!(
-            "DROP TABLE IF EXISTS {}",
-            qualified(v.get(0), v.get(1))
-        ))
-        .await
-        .ctx(|| format!("dropping a table of {name}"))?;
+        let target = Target::new(v.get::<_, String>(0), v.get::<_, String>(1));
+        let plan = MaintenancePlan::from_json(v.get(2)).map_err(|e| CatalogError::Invalid {
+            view: name.to_string(),
+            message: format!("the stored plan of {} cannot be read: {e}", target.table()),
+        })?;
+        for stmt in sqlgen::drop_objects(&plan, &target) {
+            tx.batch_execute(&stmt)
+                .await
+                .ctx(|| format!("dropping {} of {name}", target.table()))?;
+        }
     }
     tx.execute("DELETE FROM summa.views WHERE name = $1", &[&name])
         .await

@@ -3,7 +3,8 @@
 //! are compared with a relative tolerance, since incremental sums round differently from a
 //! full recompute.
 
-use summa_plan::{sqlgen, MaintenancePlan};
+use summa_plan::sqlgen::{self, Target};
+use summa_plan::MaintenancePlan;
 use tokio_postgres::Client;
 
 use crate::error::{CatalogError, DbContext};
@@ -26,12 +27,13 @@ impl VerifyReport {
     }
 }
 
-/// Compare `relation` (a version's table or the alias) with the plan's SELECT.
+/// Compare a version's table (the groups its alias serves) with the plan's SELECT.
 pub async fn verify_version(
     client: &mut Client,
     plan: &MaintenancePlan,
-    relation: &str,
+    target: &Target,
 ) -> Result<VerifyReport, CatalogError> {
+    let relation = target.table();
     let tx = client
         .transaction()
         .await
@@ -43,7 +45,7 @@ pub async fn verify_version(
         .await
         .ctx(|| "applying pinned settings".into())?;
     let rows = tx
-        .query(&sqlgen::verify_diff(plan, relation, MAX_REPORTED), &[])
+        .query(&sqlgen::verify_diff(plan, target, MAX_REPORTED), &[])
         .await
         .ctx(|| format!("comparing {relation} with its SELECT"))?;
     tx.rollback().await.ctx(|| "ending verification".into())?;

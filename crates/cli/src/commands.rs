@@ -82,6 +82,9 @@ pub async fn create(
     .await
     .map_err(|e| explain(e, &sql))?;
     for c in created {
+        for notice in &c.notices {
+            eprintln!("NOTICE: view {}: {notice}", c.view);
+        }
         println!(
             "created {} v{}: table {} (alias {}), backfilled in {:.1}s ({} statements); \
              it becomes live once `summa run` has caught up from {}",
@@ -208,7 +211,7 @@ pub async fn verify(args: VerifyArgs, url: Option<String>) -> anyhow::Result<Exi
     let mut client = conn.connect("summa-verify").await?;
     let row = client
         .query_opt(
-            "SELECT v.version, v.plan, quote_ident(v.table_schema) || '.' || quote_ident(v.table_name) \
+            "SELECT v.version, v.plan, v.table_schema, v.table_name \
              FROM summa.versions v JOIN summa.views w ON w.name = v.view_name \
              WHERE v.view_name = $1 AND v.version = coalesce($2, w.serving_version)",
             &[&args.name, &args.version],
@@ -217,7 +220,7 @@ pub async fn verify(args: VerifyArgs, url: Option<String>) -> anyhow::Result<Exi
         .ok_or_else(|| anyhow!("no such view or version: {}", args.name))?;
     let version: i32 = row.get(0);
     let plan = summa_plan::MaintenancePlan::from_json(row.get(1))?;
-    let table: String = row.get(2);
+    let table = summa_plan::sqlgen::Target::new(row.get::<_, String>(2), row.get::<_, String>(3));
     let report = summa_catalog::verify_version(&mut client, &plan, &table).await?;
     if report.is_equal() {
         println!("{} v{version}: equal to its SELECT", args.name);

@@ -164,9 +164,10 @@ pub async fn run(args: DemoArgs, url: Option<String>, config: &Config) -> anyhow
     let _ = stop_sidecar.send(true);
     sidecar.await??;
     println!(
-        "applied {} source changes in {} batches; query {} or the versioned tables.",
+        "applied {} source changes in {} batches ({} min/max recomputes); query {} or the versioned tables.",
         metrics.applied_changes.load(Ordering::Relaxed),
         metrics.batches.load(Ordering::Relaxed),
+        metrics.recomputed_groups.load(Ordering::Relaxed),
         qualified(SCHEMA, VIEWS[0].0)
     );
     Ok(if all_equal {
@@ -226,16 +227,16 @@ pub(crate) async fn load_plan(
     client: &tokio_postgres::Client,
     view: &str,
     version: i32,
-) -> anyhow::Result<(summa_plan::MaintenancePlan, String)> {
+) -> anyhow::Result<(summa_plan::MaintenancePlan, summa_plan::sqlgen::Target)> {
     let row = client
         .query_one(
-            "SELECT plan, quote_ident(table_schema) || '.' || quote_ident(table_name) FROM summa.versions \
+            "SELECT plan, table_schema, table_name FROM summa.versions \
              WHERE view_name = $1 AND version = $2",
             &[&view, &version],
         )
         .await?;
     Ok((
         summa_plan::MaintenancePlan::from_json(row.get(0))?,
-        row.get(1),
+        summa_plan::sqlgen::Target::new(row.get::<_, String>(1), row.get::<_, String>(2)),
     ))
 }

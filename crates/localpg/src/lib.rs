@@ -103,8 +103,8 @@ fn free_port() -> Result<u16, LocalPgError> {
 /// 3 × wal_writer_delay to every change's latency.
 const SERVER_SETTINGS: &[(&str, &str)] = &[
     ("wal_level", "logical"),
-    ("max_replication_slots", "40"),
-    ("max_wal_senders", "40"),
+    ("max_replication_slots", "100"),
+    ("max_wal_senders", "100"),
     ("max_connections", "200"),
     ("shared_buffers", "256MB"),
     ("fsync", "off"),

@@ -8,35 +8,25 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    visit_expressions, visit_expressions_mut, DuplicateTreatment, Expr, Function, FunctionArg,
-    FunctionArgExpr, FunctionArguments, Ident, Select, SelectItem, Spanned,
+    visit_expressions, visit_expressions_mut, Distinct, Expr, Function, Ident, Select, SelectItem,
+    Spanned,
 };
 use sqlparser::tokenizer::Span;
 
+use crate::aggregates::{aggregate_call, function_name, is_known_aggregate};
+pub use crate::aggregates::{AggCall, AggKind};
 use crate::error::PlanError;
 use crate::parse::{fold, group_by_exprs, ParsedView};
 use crate::source::SourceTable;
+use crate::template::{contains_aggregate, template};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum AggKind {
-    CountStar,
-    Count,
-    Sum,
-    Avg,
-}
-
-#[derive(Debug, Clone)]
-pub struct AggCall {
-    pub kind: AggKind,
-    /// Canonical SQL of the argument (`None` for `count(*)`).
-    pub arg: Option<String>,
-    pub span: Span,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputSource {
     Key(usize),
     Agg(usize),
+    /// An expression over aggregates and keys: canonical SQL with placeholders
+    /// ([`crate::template`]).
+    Expr(String),
 }
 
 #[derive(Debug, Clone)]
@@ -44,58 +34,17 @@ pub struct Analysis {
     pub filter: Option<String>,
     /// Canonical SQL of each group key, in GROUP BY order.
     pub keys: Vec<String>,
+    /// Every aggregate call: of the select list and of HAVING.
     pub aggs: Vec<AggCall>,
     /// One entry per select-list item, in order.
     pub outputs: Vec<OutputSource>,
+    /// The HAVING condition as a template over aggregates and keys.
+    pub having: Option<String>,
     /// Source columns the view reads, in table order.
     pub columns_read: Vec<String>,
     /// Every function the query calls (lower-cased name, position), for error positions.
     pub functions: Vec<(String, Span)>,
 }
-
-/// Aggregates Postgres has; the ones summa maintains are matched first.
-const KNOWN_AGGREGATES: &[&str] = &[
-    "min",
-    "max",
-    "array_agg",
-    "string_agg",
-    "bool_and",
-    "bool_or",
-    "every",
-    "bit_and",
-    "bit_or",
-    "bit_xor",
-    "json_agg",
-    "jsonb_agg",
-    "json_object_agg",
-    "jsonb_object_agg",
-    "stddev",
-    "stddev_samp",
-    "stddev_pop",
-    "variance",
-    "var_samp",
-    "var_pop",
-    "covar_pop",
-    "covar_samp",
-    "corr",
-    "regr_avgx",
-    "regr_avgy",
-    "regr_count",
-    "regr_intercept",
-    "regr_r2",
-    "regr_slope",
-    "regr_sxx",
-    "regr_sxy",
-    "regr_syy",
-    "percentile_cont",
-    "percentile_disc",
-    "mode",
-    "xmlagg",
-    "range_agg",
-    "range_intersect_agg",
-    "any_value",
-    "grouping",
-];
 
 /// Functions whose result depends on the clock, the session or the database state: a summary
 /// over them would silently drift, so they are refused even when Postgres marks them STABLE.
@@ -138,29 +87,8 @@ const TIME_OR_STATE_FUNCTIONS: &[&str] = &[
     "pg_sleep",
 ];
 
-pub(crate) fn function_name(f: &Function) -> String {
-    f.name
-        .0
-        .last()
-        .and_then(|p| p.as_ident())
-        .map(fold)
-        .unwrap_or_default()
-}
-
-fn is_pg_catalog_or_unqualified(f: &Function) -> bool {
-    match f.name.0.as_slice() {
-        [_] => true,
-        [schema, _] => schema.as_ident().map(fold).as_deref() == Some("pg_catalog"),
-        _ => false,
-    }
-}
-
-fn known_aggregate(name: &str) -> bool {
-    matches!(name, "count" | "sum" | "avg") || KNOWN_AGGREGATES.contains(&name)
-}
-
 /// Refuse what no expression in a maintained view may contain.
-fn gate_expr(expr: &Expr, place: &str, allow_aggregates: bool) -> Result<(), PlanError> {
+pub(crate) fn gate_expr(expr: &Expr, place: &str, allow_aggregates: bool) -> Result<(), PlanError> {
     let flow = visit_expressions(expr, |e| {
         let err = match e {
             Expr::Subquery(_)
@@ -206,7 +134,7 @@ fn gate_function(f: &Function, place: &str, allow_aggregates: bool) -> Result<()
         )
         .with_hint("compare with a constant, or keep the time column as a group key and filter when reading"));
     }
-    if known_aggregate(&name) && is_pg_catalog_or_unqualified(f) && !allow_aggregates {
+    if is_known_aggregate(f) && !allow_aggregates {
         return Err(PlanError::invalid(
             format!("aggregate function {name}() is not allowed in {place}"),
             f.span(),
@@ -215,7 +143,7 @@ fn gate_function(f: &Function, place: &str, allow_aggregates: bool) -> Result<()
     Ok(())
 }
 
-struct Canon<'a> {
+pub(crate) struct Canon<'a> {
     source: &'a SourceTable,
     qualifiers: Vec<String>,
     read: BTreeSet<String>,
@@ -223,7 +151,7 @@ struct Canon<'a> {
 }
 
 impl Canon<'_> {
-    fn column(&mut self, ident: &Ident) -> Result<Ident, PlanError> {
+    pub(crate) fn column(&mut self, ident: &Ident) -> Result<Ident, PlanError> {
         let name = fold(ident);
         match self.source.column(&name) {
             Some(col) => {
@@ -241,7 +169,7 @@ impl Canon<'_> {
     }
 
     /// Canonical SQL text of `expr`: column references checked and written `"col"`.
-    fn render(&mut self, expr: &Expr) -> Result<String, PlanError> {
+    pub(crate) fn render(&mut self, expr: &Expr) -> Result<String, PlanError> {
         let mut expr = expr.clone();
         let flow = visit_expressions_mut(&mut expr, |e| {
             let replaced = match e {
@@ -299,7 +227,7 @@ impl Canon<'_> {
     }
 }
 
-/// Split the parsed view into filter, keys and aggregates, checked against `source`.
+/// Split the parsed view into filter, keys, aggregates and outputs, checked against `source`.
 pub fn analyze(view: &ParsedView, source: &SourceTable) -> Result<Analysis, PlanError> {
     let Select {
         select_token,
@@ -328,18 +256,11 @@ pub fn analyze(view: &ParsedView, source: &SourceTable) -> Result<Analysis, Plan
         flavor: _,
     } = view.select.as_ref();
     let select_span = select_token.0.span;
-    if distinct.is_some() {
+    if let Some(Distinct::On(exprs)) = distinct {
         return Err(PlanError::unsupported(
-            "SELECT DISTINCT",
-            select_span,
-            "not maintained yet; use GROUP BY over the same columns",
-        ));
-    }
-    if let Some(h) = having {
-        return Err(PlanError::unsupported(
-            "HAVING",
-            h.span(),
-            "not maintained yet; filter the summary when you read it",
+            "SELECT DISTINCT ON",
+            exprs.first().map(|e| e.span()).unwrap_or(select_span),
+            "which row DISTINCT ON keeps depends on row order, which no change stream preserves",
         ));
     }
     if !named_window.is_empty() {
@@ -366,7 +287,7 @@ pub fn analyze(view: &ParsedView, source: &SourceTable) -> Result<Analysis, Plan
         return Err(PlanError::unsupported(
             "this SELECT clause",
             select_span,
-            "a view definition uses PostgreSQL's SELECT … FROM … WHERE … GROUP BY",
+            "a view definition uses PostgreSQL's SELECT … FROM … WHERE … GROUP BY … HAVING",
         ));
     }
 
@@ -390,12 +311,11 @@ pub fn analyze(view: &ParsedView, source: &SourceTable) -> Result<Analysis, Plan
         None => None,
     };
 
-    // Select list: each item's expression (aggregates recognised), canonical text and name.
+    // Select list: each item's expression and name; top-level aggregates recognised.
     struct Item {
         expr: Expr,
         alias: Option<String>,
         agg: Option<AggCall>,
-        canonical: Option<String>,
     }
     let mut items = Vec::new();
     for item in projection {
@@ -416,25 +336,18 @@ pub fn analyze(view: &ParsedView, source: &SourceTable) -> Result<Analysis, Plan
                 ));
             }
         }
+        gate_expr(&expr, "the select list", true)?;
+        // Unknown columns are reported in select-list order, as Postgres does.
+        canon.render(&expr)?;
         let agg = aggregate_call(&expr, &mut canon)?;
-        let canonical = match agg {
-            Some(_) => None,
-            None => {
-                gate_expr(&expr, "the select list outside an aggregate", false)?;
-                Some(canon.render(&expr)?)
-            }
-        };
-        items.push(Item {
-            expr,
-            alias,
-            agg,
-            canonical,
-        });
+        items.push(Item { expr, alias, agg });
     }
 
+    let group_exprs = group_by_exprs(group_by)?;
+    let select_distinct = matches!(distinct, Some(Distinct::Distinct));
     let mut keys: Vec<String> = Vec::new();
-    for g in group_by_exprs(group_by)? {
-        let target = match &g {
+    for g in &group_exprs {
+        let target = match g {
             Expr::Value(v) => match &v.value {
                 sqlparser::ast::Value::Number(n, _) => {
                     let idx: usize = n.parse().unwrap_or(0);
@@ -447,12 +360,6 @@ pub fn analyze(view: &ParsedView, source: &SourceTable) -> Result<Analysis, Plan
                                 g.span(),
                             )
                         })?;
-                    if item.agg.is_some() {
-                        return Err(PlanError::invalid(
-                            "aggregate functions are not allowed in GROUP BY",
-                            g.span(),
-                        ));
-                    }
                     item.expr.clone()
                 }
                 _ => g.clone(),
@@ -463,55 +370,97 @@ pub fn analyze(view: &ParsedView, source: &SourceTable) -> Result<Analysis, Plan
                     .iter()
                     .find(|i| i.alias.as_deref() == Some(fold(ident).as_str()))
                 {
-                    Some(item) if item.agg.is_some() => {
-                        return Err(PlanError::invalid(
-                            "aggregate functions are not allowed in GROUP BY",
-                            g.span(),
-                        ))
-                    }
                     Some(item) => item.expr.clone(),
                     None => g.clone(),
                 }
             }
             _ => g.clone(),
         };
+        if contains_aggregate(&target) {
+            return Err(PlanError::invalid(
+                "aggregate functions are not allowed in GROUP BY",
+                g.span(),
+            ));
+        }
         gate_expr(&target, "GROUP BY", false)?;
         let text = canon.render(&target)?;
         if !keys.contains(&text) {
             keys.push(text);
         }
     }
+    // SELECT DISTINCT without GROUP BY is GROUP BY over every output.
+    let distinct_is_grouping = select_distinct && group_exprs.is_empty();
+    if distinct_is_grouping {
+        for item in &items {
+            if item.agg.is_some() || contains_aggregate(&item.expr) {
+                return Err(PlanError::unsupported(
+                    "SELECT DISTINCT over aggregates",
+                    item.expr.span(),
+                    "without GROUP BY, DISTINCT over an aggregate's result is not maintained",
+                )
+                .with_hint("use GROUP BY"));
+            }
+            gate_expr(&item.expr, "the select list", false)?;
+            let text = canon.render(&item.expr)?;
+            if !keys.contains(&text) {
+                keys.push(text);
+            }
+        }
+    }
+
+    let aggregates = items
+        .iter()
+        .any(|i| i.agg.is_some() || contains_aggregate(&i.expr))
+        || having.is_some();
+    if !aggregates && keys.is_empty() {
+        return Err(PlanError::unsupported(
+            "a view without aggregates or GROUP BY",
+            select_span,
+            "summa keeps aggregate summaries; a plain projection is a copy of the table",
+        )
+        .with_hint("add count(*) and GROUP BY, or use SELECT DISTINCT"));
+    }
 
     let mut aggs = Vec::new();
     let mut outputs = Vec::new();
     for item in items {
-        match (item.agg, item.canonical) {
-            (Some(agg), _) => {
-                outputs.push(OutputSource::Agg(aggs.len()));
-                aggs.push(agg);
+        if let Some(agg) = item.agg {
+            outputs.push(OutputSource::Agg(aggs.len()));
+            aggs.push(agg);
+            continue;
+        }
+        if !contains_aggregate(&item.expr) {
+            let text = canon.render(&item.expr)?;
+            if let Some(k) = keys.iter().position(|k| *k == text) {
+                outputs.push(OutputSource::Key(k));
+                continue;
             }
-            (None, Some(text)) => match keys.iter().position(|k| *k == text) {
-                Some(k) => outputs.push(OutputSource::Key(k)),
-                None => {
-                    return Err(PlanError::unsupported(
-                        format!("select-list expression {}", item.expr),
-                        item.expr.span(),
-                        "each output must be a GROUP BY expression or count/sum/avg of a row expression",
-                    )
-                    .with_hint("add the expression to GROUP BY, or wrap it in an aggregate"))
-                }
-            },
-            (None, None) => unreachable!("every item is an aggregate or has canonical text"),
+        }
+        outputs.push(OutputSource::Expr(template(
+            &item.expr, &keys, &mut aggs, &mut canon,
+        )?));
+    }
+    if select_distinct && !distinct_is_grouping {
+        // Rows are unique per group already when every group key is an output.
+        if let Some(k) = (0..keys.len()).find(|k| !outputs.contains(&OutputSource::Key(*k))) {
+            return Err(PlanError::unsupported(
+                "SELECT DISTINCT with GROUP BY",
+                select_span,
+                format!(
+                    "the outputs do not include the GROUP BY key {}, so DISTINCT could merge groups",
+                    keys[k]
+                ),
+            )
+            .with_hint("add every GROUP BY expression to the select list, or drop DISTINCT"));
         }
     }
-    if aggs.is_empty() {
-        return Err(PlanError::unsupported(
-            "a view without aggregates",
-            select_span,
-            "summa keeps aggregate summaries; a plain projection is a copy of the table",
-        )
-        .with_hint("add count(*) to the select list"));
-    }
+    let having = match having {
+        Some(h) => {
+            gate_expr(h, "HAVING", true)?;
+            Some(template(h, &keys, &mut aggs, &mut canon)?)
+        }
+        None => None,
+    };
 
     let columns_read = source
         .columns
@@ -524,103 +473,8 @@ pub fn analyze(view: &ParsedView, source: &SourceTable) -> Result<Analysis, Plan
         keys,
         aggs,
         outputs,
+        having,
         columns_read,
         functions: canon.functions,
     })
-}
-
-/// Recognise a maintained aggregate call at the top of a select item.
-fn aggregate_call(expr: &Expr, canon: &mut Canon<'_>) -> Result<Option<AggCall>, PlanError> {
-    let Expr::Function(f) = expr else {
-        return Ok(None);
-    };
-    let name = function_name(f);
-    if !is_pg_catalog_or_unqualified(f) || !known_aggregate(&name) {
-        return Ok(None);
-    }
-    let Function {
-        name: _,
-        uses_odbc_syntax: _,
-        parameters,
-        args,
-        within_group,
-        filter,
-        null_treatment,
-        over,
-    } = f;
-    let span = f.span();
-    if over.is_some() {
-        gate_function(f, "", true)?;
-    }
-    let kind = match name.as_str() {
-        "count" => AggKind::Count,
-        "sum" => AggKind::Sum,
-        "avg" => AggKind::Avg,
-        other => {
-            return Err(PlanError::unsupported(
-                format!("aggregate {other}()"),
-                span,
-                "only count, sum and avg are maintained in this version",
-            ))
-        }
-    };
-    if filter.is_some() {
-        return Err(PlanError::unsupported(
-            format!("{name}() FILTER (WHERE …)"),
-            span,
-            "aggregate FILTER clauses are not maintained yet",
-        )
-        .with_hint(
-            "move the condition into the view's WHERE clause if it applies to every aggregate",
-        ));
-    }
-    if !within_group.is_empty()
-        || null_treatment.is_some()
-        || !matches!(parameters, FunctionArguments::None)
-    {
-        return Err(PlanError::unsupported(
-            format!("{name}() with WITHIN GROUP or parameters"),
-            span,
-            "ordered-set forms are not maintained",
-        ));
-    }
-    let FunctionArguments::List(list) = args else {
-        return Err(PlanError::invalid(
-            format!("{name}() needs an argument"),
-            span,
-        ));
-    };
-    if list.duplicate_treatment == Some(DuplicateTreatment::Distinct) {
-        return Err(PlanError::unsupported(
-            format!("{name}(DISTINCT …)"),
-            span,
-            "DISTINCT aggregates need per-value state, which this version does not keep yet",
-        ));
-    }
-    if !list.clauses.is_empty() {
-        return Err(PlanError::unsupported(
-            format!("{name}(… ORDER BY …)"),
-            span,
-            "ordered aggregate arguments are not maintained",
-        ));
-    }
-    match (kind, list.args.as_slice()) {
-        (AggKind::Count, [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]) => Ok(Some(AggCall {
-            kind: AggKind::CountStar,
-            arg: None,
-            span,
-        })),
-        (_, [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))]) => {
-            gate_expr(arg, &format!("the argument of {name}()"), false)?;
-            Ok(Some(AggCall {
-                kind,
-                arg: Some(canon.render(arg)?),
-                span,
-            }))
-        }
-        _ => Err(PlanError::invalid(
-            format!("{name}() takes exactly one argument here"),
-            span,
-        )),
-    }
 }

@@ -11,6 +11,7 @@
 //! The planner rewrites SQL; it never evaluates an expression. Postgres evaluates every filter,
 //! group key and aggregate argument, with the version's pinned settings.
 
+mod aggregates;
 mod analyze;
 mod error;
 pub mod ident;
@@ -20,13 +21,14 @@ mod resolve;
 mod settings;
 mod source;
 pub mod sqlgen;
+mod template;
 
 pub use analyze::{analyze, AggKind, Analysis, OutputSource};
 pub use error::{PlanError, SqlPos};
 pub use parse::{parse_view, ParsedView};
 pub use plan::{
-    AggregateOutput, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, StateColumn,
-    StateKind, PLAN_FORMAT,
+    KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, StateColumn, StateKind, ValueTable,
+    PLAN_FORMAT,
 };
 pub use resolve::{plan_view, resolve};
 pub use settings::{PinnedSettings, PINNED_SETTING_NAMES};

@@ -24,6 +24,8 @@ pub struct ParsedView {
     pub table_span: Span,
     /// The alias the query uses for the table, if any.
     pub alias: Option<String>,
+    /// What was accepted but ignored (ORDER BY), for the user to see.
+    pub notices: Vec<String>,
 }
 
 /// Postgres folds unquoted identifiers to lower case.
@@ -85,7 +87,8 @@ pub fn parse_view(sql: &str) -> Result<ParsedView, PlanError> {
             whole(sql),
         ));
     };
-    let select = gate_query(*query)?;
+    let mut notices = Vec::new();
+    let select = gate_query(*query, &mut notices)?;
     let (schema, table, table_span, alias) = single_table(&select)?;
     Ok(ParsedView {
         sql: sql.to_string(),
@@ -94,10 +97,11 @@ pub fn parse_view(sql: &str) -> Result<ParsedView, PlanError> {
         table,
         table_span,
         alias,
+        notices,
     })
 }
 
-fn gate_query(query: Query) -> Result<Box<Select>, PlanError> {
+fn gate_query(query: Query, notices: &mut Vec<String>) -> Result<Box<Select>, PlanError> {
     use sqlparser::ast::Spanned;
     let Query {
         with,
@@ -120,12 +124,12 @@ fn gate_query(query: Query) -> Result<Box<Select>, PlanError> {
         .with_hint("inline the CTE into the FROM clause of a single-table query"));
     }
     if let Some(order_by) = order_by {
-        return Err(PlanError::unsupported(
-            "ORDER BY",
-            order_by.span(),
-            "a summary table has no order; order when you read it",
-        )
-        .with_hint("remove ORDER BY from the view and add it to the queries that read the view"));
+        let at = SqlPos::from_span(order_by.span())
+            .map(|p| format!(" at {p}"))
+            .unwrap_or_default();
+        notices.push(format!(
+            "ORDER BY{at} is ignored: a summary table has no order; order in the queries that read it"
+        ));
     }
     if let Some(limit) = limit_clause {
         return Err(PlanError::unsupported(
@@ -185,11 +189,21 @@ fn single_table(select: &Select) -> Result<TableRef, PlanError> {
         )),
         [TableWithJoins { relation, joins }] => {
             if let Some(join) = joins.first() {
-                return Err(PlanError::unsupported(
-                    "JOIN",
-                    join.relation.span(),
-                    "views over joins are not maintained yet; this version keeps single-table summaries",
-                ));
+                use sqlparser::ast::JoinOperator as J;
+                let outer = matches!(
+                    join.join_operator,
+                    J::Left(_) | J::LeftOuter(_) | J::Right(_) | J::RightOuter(_) | J::FullOuter(_)
+                );
+                let (construct, reason) = if outer {
+                    ("outer JOIN", "outer joins are not maintained yet: a row of one table appears or vanishes in the result when rows of the other change")
+                } else {
+                    ("JOIN", "views over joins are not maintained yet; this version keeps single-table summaries")
+                };
+                return Err(
+                    PlanError::unsupported(construct, join.relation.span(), reason).with_hint(
+                        "keep one summary per table and join the summaries when you read",
+                    ),
+                );
             }
             match relation {
                 TableFactor::Table {
@@ -273,7 +287,21 @@ pub(crate) fn group_by_exprs(
     group_by: &GroupByExpr,
 ) -> Result<Vec<sqlparser::ast::Expr>, PlanError> {
     match group_by {
-        GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => Ok(exprs.clone()),
+        GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => {
+            use sqlparser::ast::{Expr, Spanned};
+            if let Some(e) = exprs
+                .iter()
+                .find(|e| matches!(e, Expr::GroupingSets(_) | Expr::Rollup(_) | Expr::Cube(_)))
+            {
+                return Err(PlanError::unsupported(
+                    "GROUPING SETS/ROLLUP/CUBE",
+                    e.span(),
+                    "grouping-set views are not maintained yet",
+                )
+                .with_hint("create one summary per grouping and combine them when you read"));
+            }
+            Ok(exprs.clone())
+        }
         GroupByExpr::Expressions(exprs, _) => Err(PlanError::unsupported(
             "GROUP BY modifier (ROLLUP/CUBE/TOTALS)",
             exprs

@@ -6,7 +6,9 @@ use crate::settings::PinnedSettings;
 
 /// Bumped whenever the meaning of a stored plan changes, so a fix never silently changes an
 /// existing summary version: versions keep the format they were created with.
-pub const PLAN_FORMAT: u32 = 1;
+/// Format 2 added value tables (min/max, DISTINCT) and HAVING; format-1 plans read as format 2
+/// plans without them.
+pub const PLAN_FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShippedColumn {
@@ -32,6 +34,22 @@ pub enum StateKind {
     Count,
     /// Sum of the argument over those rows (0 when none).
     Sum,
+    /// Least non-NULL value of the argument, NULL when none; the value table holds the
+    /// multiset it is recomputed from when its last copy goes.
+    Min,
+    /// Greatest non-NULL value, as `Min`.
+    Max,
+    /// Number of distinct non-NULL values (kept from the value table's transitions).
+    DistinctCount,
+    /// Sum over the distinct non-NULL values.
+    DistinctSum,
+}
+
+impl StateKind {
+    /// Additive states: a delta is added to the stored value.
+    pub fn is_linear(self) -> bool {
+        !matches!(self, StateKind::Min | StateKind::Max)
+    }
 }
 
 /// Linear aggregate state: each column is a sum of per-row contributions, so a delta adds.
@@ -42,11 +60,20 @@ pub struct StateColumn {
     /// Canonical SQL of the argument (with any accumulation cast applied).
     pub arg: Option<String>,
     pub type_sql: String,
+    /// For min/max and DISTINCT states: the value table (index into `value_tables`).
+    #[serde(default)]
+    pub values: Option<usize>,
 }
 
+/// Multiset of one argument's non-NULL values per group: `(group key, value, multiplicity)`.
+/// Min/max are recomputed from it when the extreme's last copy goes; DISTINCT aggregates
+/// change when a value appears or disappears.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AggregateOutput {
-    pub finalize: String,
+pub struct ValueTable {
+    /// Canonical SQL of the argument (a FILTER folded in as `CASE WHEN … THEN arg END`).
+    pub arg: String,
+    /// Type with its collation (`text COLLATE "C"`), so values order as in the SELECT.
+    pub type_sql: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +101,15 @@ pub struct MaintenancePlan {
     pub states: Vec<StateColumn>,
     pub outputs: Vec<OutputColumn>,
     pub settings: PinnedSettings,
+    #[serde(default)]
+    pub value_tables: Vec<ValueTable>,
+    /// The HAVING condition over stored columns, kept as a hidden generated boolean column:
+    /// the table keeps every group, the alias (and verification) read the ones where it holds.
+    #[serde(default)]
+    pub having: Option<String>,
+    /// What the planner accepted but ignored (ORDER BY); shown at `summa create`, not stored.
+    #[serde(skip)]
+    pub notices: Vec<String>,
 }
 
 impl MaintenancePlan {

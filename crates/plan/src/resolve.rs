@@ -7,15 +7,19 @@
 use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::{Client, GenericClient};
 
+use crate::aggregates::{is_maintained, AggCall};
 use crate::analyze::{analyze, AggKind, Analysis, OutputSource};
 use crate::error::{PlanError, SqlPos};
 use crate::ident::quote_ident;
 use crate::parse::{parse_view, ParsedView};
 use crate::plan::{
-    KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, StateColumn, StateKind, PLAN_FORMAT,
+    KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, StateColumn, StateKind, ValueTable,
+    PLAN_FORMAT,
 };
 use crate::settings::PinnedSettings;
 use crate::source::SourceTable;
+use crate::sqlgen::{create_objects, Target};
+use crate::template::fill;
 
 /// Parse, analyze and resolve `sql` into a plan, evaluated under `settings`.
 pub async fn plan_view(
@@ -46,9 +50,21 @@ pub async fn plan_view(
     Ok((plan?, source))
 }
 
+#[derive(Debug, Clone, Default)]
 struct Probed {
     name: String,
     type_sql: String,
+    /// `COLLATE "schema"."name"` when the column's collation is not its type's default.
+    collate: Option<String>,
+}
+
+impl Probed {
+    fn type_with_collation(&self) -> String {
+        match &self.collate {
+            Some(c) => format!("{} {c}", self.type_sql),
+            None => self.type_sql.clone(),
+        }
+    }
 }
 
 async fn probe_view(
@@ -77,8 +93,12 @@ async fn probe_view(
     }
     let rows = client
         .query(
-            "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
-             WHERE attrelid = ('pg_temp.' || quote_ident($1))::regclass AND attnum > 0 ORDER BY attnum",
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), \
+             (SELECT format('COLLATE %I.%I', n.nspname, c.collname) FROM pg_collation c \
+              JOIN pg_namespace n ON n.oid = c.collnamespace \
+              WHERE c.oid = a.attcollation AND a.attcollation <> t.typcollation) \
+             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+             WHERE a.attrelid = ('pg_temp.' || quote_ident($1))::regclass AND a.attnum > 0 ORDER BY a.attnum",
             &[&view],
         )
         .await?;
@@ -87,6 +107,7 @@ async fn probe_view(
         .map(|r| Probed {
             name: r.get(0),
             type_sql: r.get(1),
+            collate: r.get(2),
         })
         .collect())
 }
@@ -112,11 +133,11 @@ async fn check_functions(
                 "Postgres marks it VOLATILE: its result can change between calls, so the summary would not equal its SELECT",
             ));
         }
-        if aggregate == Some(true) && !matches!(name.as_str(), "count" | "sum" | "avg") {
+        if aggregate == Some(true) && !is_maintained(name) {
             return Err(PlanError::unsupported(
                 format!("aggregate {name}()"),
                 *span,
-                "only count, sum and avg are maintained in this version",
+                "summa does not know how to maintain this aggregate (see docs/sql.md for the supported ones)",
             ));
         }
     }
@@ -143,8 +164,9 @@ pub async fn resolve(
             pos: None,
         });
     }
+    let from = source.qualified_name();
 
-    // Row-level probe: key expressions and aggregate arguments.
+    // Row-level probe: key expressions and aggregate arguments (with their collations).
     let mut row_items: Vec<String> = analysis
         .keys
         .iter()
@@ -162,157 +184,119 @@ pub async fn resolve(
     let row_types = probe_view(
         client,
         "summa_probe_rows",
-        &format!(
-            "SELECT {} FROM {}",
-            row_items.join(", "),
-            source.qualified_name()
-        ),
+        &format!("SELECT {} FROM {from}", row_items.join(", ")),
         None,
     )
     .await?;
-    let type_of = |name: &str| -> String {
-        row_types
-            .iter()
+    // Each aggregate's result type, as Postgres computes it.
+    let agg_items: Vec<String> = analysis
+        .aggs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{} AS r{i}", a.call))
+        .collect();
+    let agg_types = if agg_items.is_empty() {
+        Vec::new()
+    } else {
+        probe_view(
+            client,
+            "summa_probe_aggs",
+            &format!("SELECT {} FROM {from}", agg_items.join(", ")),
+            None,
+        )
+        .await?
+    };
+    let probed = |list: &[Probed], name: &str| -> Probed {
+        list.iter()
             .find(|p| p.name == name)
-            .map(|p| p.type_sql.clone())
+            .cloned()
             .unwrap_or_default()
     };
 
-    // Keys: the first output naming a key stores it under the output's name.
-    let mut keys: Vec<KeyColumn> = analysis
+    let keys: Vec<KeyColumn> = analysis
         .keys
         .iter()
         .enumerate()
         .map(|(i, expr)| KeyColumn {
             column: format!("__key_{i}"),
             expr: expr.clone(),
-            type_sql: type_of(&format!("k{i}")),
+            type_sql: probed(&row_types, &format!("k{i}")).type_with_collation(),
         })
         .collect();
+    let mut states = States::default();
+    states.state(StateKind::Rows, None, None);
+    let finalizers: Vec<Finalize> = analysis
+        .aggs
+        .iter()
+        .enumerate()
+        .map(|(i, agg)| states.add(agg, &probed(&row_types, &format!("a{i}"))))
+        .collect();
+    states.resolve_sum_types(client, &from).await?;
+    let States {
+        states,
+        value_tables,
+        ..
+    } = states;
+
+    // Keys: the first output naming a key stores it under the output's name.
+    let mut keys = keys;
     let mut key_named = vec![false; keys.len()];
-
-    // States: __rows, then one count per distinct argument and one sum per distinct sum input.
-    let mut states = vec![StateColumn {
-        column: "__rows".into(),
-        kind: StateKind::Rows,
-        arg: None,
-        type_sql: "bigint".into(),
-    }];
-    let state_of = |kind: StateKind, arg: &str, states: &mut Vec<StateColumn>| -> usize {
-        if let Some(i) = states
-            .iter()
-            .position(|s| s.kind == kind && s.arg.as_deref() == Some(arg))
-        {
-            return i;
-        }
-        let prefix = if kind == StateKind::Count {
-            "cnt"
-        } else {
-            "sum"
-        };
-        states.push(StateColumn {
-            column: format!("__{prefix}_{}", states.len()),
-            kind,
-            arg: Some(arg.to_string()),
-            type_sql: "bigint".into(),
-        });
-        states.len() - 1
-    };
-    let mut sum_probes: Vec<(usize, String)> = Vec::new();
-    // Per output: how its value comes from state, finished once the state types are known.
-    let mut pending: Vec<(String, String, Finalize)> = Vec::new();
-    for (source_of, probed) in analysis.outputs.iter().zip(&outputs) {
-        let finalize = match *source_of {
-            OutputSource::Key(k) if !key_named[k] => {
+    let mut stored_by_output: Vec<Option<usize>> = vec![None; outputs.len()];
+    for (o, source_of) in analysis.outputs.iter().enumerate() {
+        if let OutputSource::Key(k) = *source_of {
+            if !key_named[k] {
                 key_named[k] = true;
-                keys[k].column = probed.name.clone();
-                Finalize::StoredKey
+                keys[k].column = outputs[o].name.clone();
+                stored_by_output[o] = Some(k);
             }
-            OutputSource::Key(k) => Finalize::Copy(keys[k].column.clone()),
-            OutputSource::Agg(a) => {
-                let agg = &analysis.aggs[a];
-                let arg = agg.arg.clone().unwrap_or_default();
-                match agg.kind {
-                    AggKind::CountStar => Finalize::Copy("__rows".into()),
-                    AggKind::Count => {
-                        let cnt = state_of(StateKind::Count, &arg, &mut states);
-                        Finalize::Copy(states[cnt].column.clone())
-                    }
-                    AggKind::Sum | AggKind::Avg => {
-                        let cnt = state_of(StateKind::Count, &arg, &mut states);
-                        // avg(real) accumulates in double precision, as Postgres does.
-                        let sum_arg =
-                            if agg.kind == AggKind::Avg && type_of(&format!("a{a}")) == "real" {
-                                format!("({arg})::double precision")
-                            } else {
-                                arg.clone()
-                            };
-                        let sum = state_of(StateKind::Sum, &sum_arg, &mut states);
-                        if !sum_probes.iter().any(|(s, _)| *s == sum) {
-                            sum_probes.push((sum, sum_arg));
-                        }
-                        if agg.kind == AggKind::Sum {
-                            Finalize::Sum { cnt, sum }
-                        } else {
-                            Finalize::Avg { cnt, sum }
-                        }
-                    }
-                }
-            }
-        };
-        pending.push((probed.name.clone(), probed.type_sql.clone(), finalize));
-    }
-
-    // State types: Postgres' own sum() over each input.
-    if !sum_probes.is_empty() {
-        let items: Vec<String> = sum_probes
-            .iter()
-            .map(|(s, arg)| format!("sum({arg}) AS s{s}"))
-            .collect();
-        let sum_types = probe_view(
-            client,
-            "summa_probe_states",
-            &format!(
-                "SELECT {} FROM {}",
-                items.join(", "),
-                source.qualified_name()
-            ),
-            None,
-        )
-        .await?;
-        for (s, arg) in &sum_probes {
-            let t = sum_types
-                .iter()
-                .find(|p| p.name == format!("s{s}"))
-                .map(|p| p.type_sql.clone())
-                .unwrap_or_default();
-            if !matches!(
-                t.as_str(),
-                "bigint" | "numeric" | "real" | "double precision" | "interval" | "money"
-            ) {
-                return Err(PlanError::Unsupported {
-                    construct: format!("sum/avg over {arg}"),
-                    pos: None,
-                    reason: format!(
-                        "its sum has type {t}, which summa cannot subtract from exactly"
-                    ),
-                    hint: None,
-                });
-            }
-            states[*s].type_sql = t;
         }
     }
-    let output_columns = pending
-        .into_iter()
-        .map(|(name, type_sql, finalize)| {
-            let generated = finalize.sql(&states).map(|g| format!("({g})::{type_sql}"));
+    let key_sql: Vec<String> = keys.iter().map(|k| quote_ident(&k.column)).collect();
+    // A group's row is updated once more on its way out (at 0 rows): an expression such as
+    // sum(x) / count(*) must not fail then. A global aggregate keeps that row and shows it.
+    let guarded = |sql: String| {
+        if analysis.keys.is_empty() {
+            sql
+        } else {
+            format!("CASE WHEN \"__rows\" > 0 THEN {sql} END")
+        }
+    };
+    let agg_sql: Vec<String> = finalizers
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            format!(
+                "({})::{}",
+                f.sql(&states),
+                probed(&agg_types, &format!("r{i}")).type_sql
+            )
+        })
+        .collect();
+    let output_columns = analysis
+        .outputs
+        .iter()
+        .zip(&outputs)
+        .enumerate()
+        .map(|(o, (source_of, out))| {
+            let generated = match source_of {
+                OutputSource::Key(_) if stored_by_output[o].is_some() => None,
+                OutputSource::Key(k) => Some(key_sql[*k].clone()),
+                OutputSource::Agg(a) => Some(agg_sql[*a].clone()),
+                OutputSource::Expr(t) => Some(guarded(fill(t, &agg_sql, &key_sql))),
+            };
             OutputColumn {
-                name,
-                type_sql,
-                generated,
+                name: out.name.clone(),
+                type_sql: out.type_with_collation(),
+                generated: generated.map(|g| format!("({g})::{}", out.type_with_collation())),
             }
         })
         .collect();
+    let having = analysis.having.as_ref().map(|t| {
+        format!(
+            "coalesce(({})::boolean, false)",
+            guarded(fill(t, &agg_sql, &key_sql))
+        )
+    });
 
     let shipped = analysis
         .columns_read
@@ -324,7 +308,7 @@ pub async fn resolve(
             type_oid: c.type_oid,
         })
         .collect();
-    Ok(MaintenancePlan {
+    let plan = MaintenancePlan {
         format: PLAN_FORMAT,
         sql: parsed.sql.clone(),
         source_oid: source.oid,
@@ -336,38 +320,325 @@ pub async fn resolve(
         states,
         outputs: output_columns,
         settings: settings.clone(),
-    })
+        value_tables,
+        having,
+        notices: parsed.notices.clone(),
+    };
+    check_objects(client, &plan).await?;
+    Ok(plan)
 }
 
-/// How an output column is computed from the stored key and state columns.
+/// Create the version's objects in `pg_temp` (rolled back with the probe transaction), so
+/// Postgres checks every generated expression now: a user learns at `summa create` that an
+/// expression over aggregates is not immutable, not halfway through.
+async fn check_objects(
+    client: &impl GenericClient,
+    plan: &MaintenancePlan,
+) -> Result<(), PlanError> {
+    let target = Target::new("pg_temp", "summa_probe_summary");
+    for stmt in create_objects(plan, &target) {
+        if let Err(err) = client.batch_execute(&stmt).await {
+            let Some(db) = err.as_db_error() else {
+                return Err(PlanError::Db(err));
+            };
+            if db.code() == &tokio_postgres::error::SqlState::INVALID_OBJECT_DEFINITION {
+                return Err(PlanError::Unsupported {
+                    construct: "an expression over aggregates or keys".into(),
+                    pos: None,
+                    reason: format!(
+                        "summa stores it as a generated column, and Postgres refuses it: {}",
+                        db.message()
+                    ),
+                    hint: Some(
+                        "functions of the stored values must be IMMUTABLE (to_char, a timestamptz cast and now() are not); compute it when you read"
+                            .into(),
+                    ),
+                });
+            }
+            return Err(PlanError::Postgres {
+                message: format!("the summary table cannot be created: {}", db.message()),
+                pos: None,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The states and value tables of a plan, collected per aggregate (equal ones shared).
+#[derive(Default)]
+struct States {
+    states: Vec<StateColumn>,
+    value_tables: Vec<ValueTable>,
+    /// Sum-like states whose type is Postgres' `sum()` over the given expression.
+    sum_probes: Vec<(usize, String)>,
+}
+
+impl States {
+    fn state(&mut self, kind: StateKind, arg: Option<&str>, values: Option<usize>) -> usize {
+        if self.states.is_empty() {
+            self.states.push(StateColumn {
+                column: "__rows".into(),
+                kind: StateKind::Rows,
+                arg: None,
+                type_sql: "bigint".into(),
+                values: None,
+            });
+        }
+        if kind == StateKind::Rows {
+            return 0;
+        }
+        if let Some(i) = self
+            .states
+            .iter()
+            .position(|s| s.kind == kind && s.arg.as_deref() == arg && s.values == values)
+        {
+            return i;
+        }
+        let prefix = match kind {
+            StateKind::Rows => "rows",
+            StateKind::Count => "cnt",
+            StateKind::Sum => "sum",
+            StateKind::Min => "min",
+            StateKind::Max => "max",
+            StateKind::DistinctCount => "dcnt",
+            StateKind::DistinctSum => "dsum",
+        };
+        self.states.push(StateColumn {
+            column: format!("__{prefix}_{}", self.states.len()),
+            kind,
+            arg: arg.map(str::to_string),
+            type_sql: "bigint".into(),
+            values,
+        });
+        self.states.len() - 1
+    }
+
+    fn values(&mut self, arg: &str, probed: &Probed) -> usize {
+        if let Some(j) = self.value_tables.iter().position(|v| v.arg == arg) {
+            return j;
+        }
+        self.value_tables.push(ValueTable {
+            arg: arg.to_string(),
+            type_sql: probed.type_with_collation(),
+        });
+        self.value_tables.len() - 1
+    }
+
+    /// A sum-like state whose type is Postgres' `sum(probe)`.
+    fn sum(&mut self, kind: StateKind, arg: &str, values: Option<usize>, probe: String) -> usize {
+        let s = self.state(kind, Some(arg), values);
+        if !self.sum_probes.iter().any(|(i, _)| *i == s) {
+            self.sum_probes.push((s, probe));
+        }
+        s
+    }
+
+    /// Add the states `agg` needs; returns how its value is computed from them.
+    fn add(&mut self, agg: &AggCall, arg_type: &Probed) -> Finalize {
+        let rows = self.state(StateKind::Rows, None, None);
+        let Some(arg) = agg.arg.as_deref() else {
+            return Finalize::Column(rows);
+        };
+        // avg(real) accumulates in double precision, as Postgres does.
+        let widened = if agg.kind == AggKind::Avg && arg_type.type_sql == "real" {
+            format!("({arg})::double precision")
+        } else {
+            arg.to_string()
+        };
+        match agg.kind {
+            AggKind::CountStar => Finalize::Column(rows),
+            AggKind::Count if agg.distinct => {
+                let j = self.values(arg, arg_type);
+                Finalize::Column(self.state(StateKind::DistinctCount, Some(arg), Some(j)))
+            }
+            AggKind::Count => Finalize::Column(self.state(StateKind::Count, Some(arg), None)),
+            AggKind::Sum | AggKind::Avg if agg.distinct => {
+                let j = self.values(arg, arg_type);
+                let cnt = self.state(StateKind::DistinctCount, Some(arg), Some(j));
+                let sum = self.sum(StateKind::DistinctSum, arg, Some(j), widened);
+                Finalize::sum_or_avg(agg.kind, cnt, sum)
+            }
+            AggKind::Sum | AggKind::Avg => {
+                let cnt = self.state(StateKind::Count, Some(arg), None);
+                let sum = self.sum(StateKind::Sum, &widened, None, widened.clone());
+                Finalize::sum_or_avg(agg.kind, cnt, sum)
+            }
+            AggKind::Min | AggKind::Max => {
+                let j = self.values(arg, arg_type);
+                let kind = if agg.kind == AggKind::Min {
+                    StateKind::Min
+                } else {
+                    StateKind::Max
+                };
+                let s = self.state(kind, Some(arg), Some(j));
+                self.states[s].type_sql = arg_type.type_with_collation();
+                Finalize::Column(s)
+            }
+            AggKind::BoolAnd | AggKind::BoolOr => {
+                let cnt = self.state(StateKind::Count, Some(arg), None);
+                let trues = format!("CASE WHEN {arg} THEN true END");
+                let trues = self.state(StateKind::Count, Some(&trues), None);
+                Finalize::Bool {
+                    cnt,
+                    trues,
+                    all: agg.kind == AggKind::BoolAnd,
+                }
+            }
+            AggKind::VarSamp | AggKind::VarPop | AggKind::StddevSamp | AggKind::StddevPop => {
+                let cnt = self.state(StateKind::Count, Some(arg), None);
+                let x = format!("({arg})::numeric");
+                let s1 = self.sum(StateKind::Sum, &x, None, x.clone());
+                let x2 = format!("({arg})::numeric * ({arg})::numeric");
+                let s2 = self.sum(StateKind::Sum, &x2, None, x2.clone());
+                Finalize::Variance {
+                    cnt,
+                    s1,
+                    s2,
+                    sample: matches!(agg.kind, AggKind::VarSamp | AggKind::StddevSamp),
+                    sqrt: matches!(agg.kind, AggKind::StddevSamp | AggKind::StddevPop),
+                    exact: !matches!(arg_type.type_sql.as_str(), "real" | "double precision"),
+                }
+            }
+        }
+    }
+
+    /// Sum states take the type of Postgres' own sum() over their input.
+    async fn resolve_sum_types(
+        &mut self,
+        client: &impl GenericClient,
+        from: &str,
+    ) -> Result<(), PlanError> {
+        if self.sum_probes.is_empty() {
+            return Ok(());
+        }
+        let items: Vec<String> = self
+            .sum_probes
+            .iter()
+            .map(|(s, probe)| format!("sum({probe}) AS s{s}"))
+            .collect();
+        let types = probe_view(
+            client,
+            "summa_probe_states",
+            &format!("SELECT {} FROM {from}", items.join(", ")),
+            None,
+        )
+        .await?;
+        for (s, probe) in &self.sum_probes {
+            let t = types
+                .iter()
+                .find(|p| p.name == format!("s{s}"))
+                .map(|p| p.type_sql.clone())
+                .unwrap_or_default();
+            if !matches!(
+                t.as_str(),
+                "bigint" | "numeric" | "real" | "double precision" | "interval" | "money"
+            ) {
+                return Err(PlanError::Unsupported {
+                    construct: format!("sum/avg over {probe}"),
+                    pos: None,
+                    reason: format!(
+                        "its sum has type {t}, which summa cannot subtract from exactly"
+                    ),
+                    hint: None,
+                });
+            }
+            self.states[*s].type_sql = t;
+        }
+        Ok(())
+    }
+}
+
+/// How an aggregate's value is computed from the stored state columns.
 enum Finalize {
-    StoredKey,
-    Copy(String),
-    Sum { cnt: usize, sum: usize },
-    Avg { cnt: usize, sum: usize },
+    /// The state column itself (count, min, max, count DISTINCT, `__rows` for count(*)).
+    Column(usize),
+    Sum {
+        cnt: usize,
+        sum: usize,
+    },
+    Avg {
+        cnt: usize,
+        sum: usize,
+    },
+    Bool {
+        cnt: usize,
+        trues: usize,
+        all: bool,
+    },
+    /// Postgres' formula over (n, Σx, Σx²) in numeric: exact for integer and numeric inputs.
+    Variance {
+        cnt: usize,
+        s1: usize,
+        s2: usize,
+        sample: bool,
+        sqrt: bool,
+        exact: bool,
+    },
 }
 
 impl Finalize {
-    fn sql(&self, states: &[StateColumn]) -> Option<String> {
+    fn sum_or_avg(kind: AggKind, cnt: usize, sum: usize) -> Finalize {
+        if kind == AggKind::Sum {
+            Finalize::Sum { cnt, sum }
+        } else {
+            Finalize::Avg { cnt, sum }
+        }
+    }
+
+    fn sql(&self, states: &[StateColumn]) -> String {
         let col = |i: usize| quote_ident(&states[i].column);
-        match self {
-            Finalize::StoredKey => None,
-            Finalize::Copy(column) => Some(quote_ident(column)),
-            Finalize::Sum { cnt, sum } => Some(format!(
-                "CASE WHEN {} > 0 THEN {} END",
-                col(*cnt),
-                col(*sum)
-            )),
+        match *self {
+            Finalize::Column(s) => col(s),
+            Finalize::Sum { cnt, sum } => {
+                format!("CASE WHEN {} > 0 THEN {} END", col(cnt), col(sum))
+            }
             Finalize::Avg { cnt, sum } => {
                 // Postgres' avg: numeric division for integer and numeric inputs, float
                 // division (interval / float8 for intervals) otherwise.
-                let division = match states[*sum].type_sql.as_str() {
+                let division = match states[sum].type_sql.as_str() {
                     "bigint" | "numeric" => {
-                        format!("{}::numeric / {}::numeric", col(*sum), col(*cnt))
+                        format!("{}::numeric / {}::numeric", col(sum), col(cnt))
                     }
-                    _ => format!("{} / {}::double precision", col(*sum), col(*cnt)),
+                    _ => format!("{} / {}::double precision", col(sum), col(cnt)),
                 };
-                Some(format!("CASE WHEN {} > 0 THEN {division} END", col(*cnt)))
+                format!("CASE WHEN {} > 0 THEN {division} END", col(cnt))
+            }
+            Finalize::Bool { cnt, trues, all } => {
+                let test = if all {
+                    format!("{} = {}", col(trues), col(cnt))
+                } else {
+                    format!("{} > 0", col(trues))
+                };
+                format!("CASE WHEN {} > 0 THEN {test} END", col(cnt))
+            }
+            Finalize::Variance {
+                cnt,
+                s1,
+                s2,
+                sample,
+                sqrt,
+                exact,
+            } => {
+                let n = format!("{}::numeric", col(cnt));
+                let numerator = format!("({n} * {} - {} * {})", col(s2), col(s1), col(s1));
+                let (min_rows, denominator) = if sample {
+                    (1, format!("({n} * ({n} - 1))"))
+                } else {
+                    (0, format!("({n} * {n})"))
+                };
+                let variance = format!(
+                    "CASE WHEN {numerator} <= 0 THEN 0::numeric ELSE {numerator} / {denominator} END"
+                );
+                let value = match (sqrt, exact) {
+                    // Postgres takes the root at the variance's scale, rounded once: compute
+                    // it 20 digits finer first, so rounding twice cannot differ.
+                    (true, true) => format!(
+                        "round(sqrt(({variance}) * 1.00000000000000000000), scale({variance}))"
+                    ),
+                    (true, false) => format!("sqrt({variance})"),
+                    (false, _) => variance,
+                };
+                format!("CASE WHEN {} > {min_rows} THEN {value} END", col(cnt))
             }
         }
     }

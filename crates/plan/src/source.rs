@@ -9,7 +9,9 @@ use crate::ident::qualified;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceColumn {
     pub name: String,
-    /// `format_type(atttypid, atttypmod)`, e.g. `numeric(12,2)`.
+    /// `format_type(atttypid, atttypmod)`, e.g. `numeric(12,2)`, with the column's collation
+    /// when it is not the type's default (`text COLLATE "pg_catalog"."C"`), so shipped values
+    /// compare and order as in the table.
     pub type_sql: String,
     pub type_oid: u32,
 }
@@ -106,9 +108,12 @@ impl SourceTable {
         }
         let columns = client
             .query(
-                "SELECT attname::text, format_type(atttypid, atttypmod), atttypid \
-                 FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped \
-                 ORDER BY attnum",
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) || coalesce(\
+                 (SELECT format(' COLLATE %I.%I', n.nspname, c.collname) FROM pg_collation c \
+                  JOIN pg_namespace n ON n.oid = c.collnamespace \
+                  WHERE c.oid = a.attcollation AND a.attcollation <> t.typcollation), ''), a.atttypid \
+                 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+                 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
                 &[&oid],
             )
             .await?

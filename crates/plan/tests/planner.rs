@@ -113,10 +113,28 @@ fn global_aggregate_and_quoted_identifiers() {
 #[test]
 fn refused_constructs_name_their_position() {
     refused(
-        "SELECT customer_id, min(amount) FROM orders GROUP BY 1",
-        "aggregate min()",
+        "SELECT customer_id, string_agg(status, ',') FROM orders GROUP BY 1",
+        "aggregate string_agg()",
         1,
         21,
+    );
+    refused(
+        "SELECT customer_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY amount) FROM orders GROUP BY 1",
+        "WITHIN GROUP",
+        1,
+        21,
+    );
+    refused(
+        "SELECT customer_id, 1 + array_agg(amount) FROM orders GROUP BY 1",
+        "aggregate array_agg()",
+        1,
+        25,
+    );
+    refused(
+        "SELECT status, stddev(DISTINCT amount) FROM orders GROUP BY 1",
+        "stddev(DISTINCT",
+        1,
+        16,
     );
     refused(
         "SELECT status, count(*) FROM orders\nWHERE created_at > now()\nGROUP BY 1",
@@ -131,34 +149,46 @@ fn refused_constructs_name_their_position() {
         16,
     );
     refused(
-        "SELECT status, count(DISTINCT customer_id) FROM orders GROUP BY 1",
-        "count(DISTINCT",
+        "SELECT status, count(*) FILTER (WHERE random() > 0.5) FROM orders GROUP BY 1",
+        "random()",
         1,
-        16,
+        39,
     );
     refused(
-        "SELECT status, count(*) FILTER (WHERE amount > 1) FROM orders GROUP BY 1",
-        "FILTER",
+        "SELECT status, count(*) FROM orders GROUP BY 1 HAVING sum(amount) > avg(customer_id) + region_id",
+        "column \"region_id\" must appear in the GROUP BY clause",
         1,
-        16,
+        88,
     );
     refused(
-        "SELECT status, count(*) FROM orders GROUP BY 1 HAVING count(*) > 1",
-        "HAVING",
-        1,
-        55,
-    );
-    refused(
-        "SELECT DISTINCT status, count(*) FROM orders GROUP BY 1",
-        "SELECT DISTINCT",
+        "SELECT DISTINCT count(*) FROM orders GROUP BY status",
+        "SELECT DISTINCT with GROUP BY",
         1,
         1,
     );
     refused(
-        "SELECT status, count(*) FROM orders GROUP BY 1 ORDER BY 1",
-        "ORDER BY",
+        "SELECT DISTINCT ON (status) status, amount FROM orders",
+        "DISTINCT ON",
         1,
-        57,
+        21,
+    );
+    refused(
+        "SELECT status, count(*) FROM orders GROUP BY ROLLUP (status)",
+        "GROUPING SETS/ROLLUP/CUBE",
+        1,
+        54,
+    );
+    refused(
+        "SELECT status, count(*) FROM orders GROUP BY GROUPING SETS ((status), ())",
+        "GROUPING SETS/ROLLUP/CUBE",
+        1,
+        62,
+    );
+    refused(
+        "SELECT o.status, count(*) FROM orders o LEFT JOIN regions r ON r.id = o.region_id GROUP BY 1",
+        "outer JOIN",
+        1,
+        51,
     );
     refused(
         "SELECT o.status, count(*) FROM orders o JOIN regions r ON r.id = o.region_id GROUP BY 1",
@@ -187,13 +217,13 @@ fn refused_constructs_name_their_position() {
     refused("SELECT * FROM orders", "* in the select list", 1, 8);
     refused(
         "SELECT status, amount, count(*) FROM orders GROUP BY status",
-        "select-list expression amount",
+        "column \"amount\" must appear in the GROUP BY clause",
         1,
         16,
     );
     refused(
-        "SELECT status FROM orders GROUP BY status",
-        "without aggregates",
+        "SELECT status, amount FROM orders",
+        "without aggregates or GROUP BY",
         1,
         1,
     );
@@ -221,6 +251,64 @@ fn refused_constructs_name_their_position() {
         1,
         16,
     );
+}
+
+#[test]
+fn aggregates_filters_having_and_expressions_over_aggregates() {
+    let a = plan(
+        "SELECT status, upper(status) AS s, min(amount), count(DISTINCT customer_id), \
+         sum(amount) FILTER (WHERE region_id = 3), sum(amount) / count(*) AS mean, \
+         count(*) FILTER (WHERE amount > 1) \
+         FROM orders GROUP BY status HAVING max(amount) > 10 ORDER BY 1",
+    )
+    .unwrap();
+    let kinds: Vec<AggKind> = a.aggs.iter().map(|g| g.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            AggKind::Min,
+            AggKind::Count,
+            AggKind::Sum,
+            AggKind::Sum,
+            AggKind::CountStar,
+            AggKind::Count,
+            AggKind::Max
+        ]
+    );
+    assert!(a.aggs[1].distinct);
+    assert_eq!(
+        a.aggs[2].arg.as_deref(),
+        Some("CASE WHEN \"region_id\" = 3 THEN \"amount\" END")
+    );
+    assert_eq!(
+        a.aggs[5].arg.as_deref(),
+        Some("CASE WHEN \"amount\" > 1 THEN 1 END")
+    );
+    assert_eq!(
+        a.outputs[1],
+        OutputSource::Expr("upper(\"__summa_key_0\")".into())
+    );
+    assert_eq!(
+        a.outputs[5],
+        OutputSource::Expr("\"__summa_agg_3\" / \"__summa_agg_4\"".into())
+    );
+    assert_eq!(a.having.as_deref(), Some("\"__summa_agg_6\" > 10"));
+    let parsed = parse_view("SELECT status, count(*) FROM orders GROUP BY 1 ORDER BY 1").unwrap();
+    assert!(
+        parsed.notices[0].contains("ORDER BY at 1:57 is ignored"),
+        "{:?}",
+        parsed.notices
+    );
+}
+
+#[test]
+fn select_distinct_is_grouping() {
+    let a = plan("SELECT DISTINCT status, region_id + 1 AS r FROM orders").unwrap();
+    assert_eq!(a.keys, vec!["\"status\"", "\"region_id\" + 1"]);
+    assert!(a.aggs.is_empty());
+    let a = plan("SELECT DISTINCT status, count(*) FROM orders GROUP BY status").unwrap();
+    assert_eq!(a.outputs[0], OutputSource::Key(0));
+    assert!(plan("SELECT status FROM orders GROUP BY status").is_ok());
 }
 
 #[test]

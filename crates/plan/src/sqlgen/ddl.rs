@@ -1,0 +1,107 @@
+//! A version's objects: summary table (outputs as stored or generated columns, then state),
+//! its unique group index, value tables and the group key type.
+
+use super::{key_columns, prefixed, zero, Target};
+use crate::ident::quote_ident;
+use crate::plan::MaintenancePlan;
+
+/// Column name of the HAVING condition (see [`MaintenancePlan::having`]).
+pub(crate) const HAVING: &str = "__having";
+
+/// `CREATE TABLE`/`CREATE INDEX` statements of a new version, in order; a global aggregate's
+/// single row is inserted too.
+pub fn create_objects(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
+    let mut stmts = vec![summary_table(plan, target)];
+    let table = target.table();
+    if plan.is_global() {
+        let linear: Vec<_> = plan.states.iter().filter(|s| s.kind.is_linear()).collect();
+        let names: Vec<String> = linear.iter().map(|s| quote_ident(&s.column)).collect();
+        let zeros: Vec<String> = linear.iter().map(|s| zero(&s.type_sql)).collect();
+        stmts.push(format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            names.join(", "),
+            zeros.join(", ")
+        ));
+    } else {
+        stmts.push(format!(
+            "CREATE UNIQUE INDEX ON {table} ({}) NULLS NOT DISTINCT",
+            key_columns(plan).join(", ")
+        ));
+    }
+    // Value tables: the group key columns, the value, its multiplicity.
+    let keys: Vec<String> = plan
+        .keys
+        .iter()
+        .map(|k| format!("{} {}", quote_ident(&k.column), k.type_sql))
+        .collect();
+    for (i, vt) in plan.value_tables.iter().enumerate() {
+        let values = target.values(i);
+        stmts.push(format!(
+            "CREATE TABLE {values} ({}\"__v\" {} NOT NULL, \"__m\" bigint NOT NULL) \
+             WITH (fillfactor = 70)",
+            prefixed(&keys),
+            vt.type_sql
+        ));
+        stmts.push(format!(
+            "CREATE UNIQUE INDEX ON {values} ({}\"__v\") NULLS NOT DISTINCT",
+            prefixed(&key_columns(plan))
+        ));
+    }
+    stmts
+}
+
+fn summary_table(plan: &MaintenancePlan, target: &Target) -> String {
+    let mut cols = Vec::new();
+    for out in &plan.outputs {
+        match &out.generated {
+            None => cols.push(format!("{} {}", quote_ident(&out.name), out.type_sql)),
+            Some(expr) => cols.push(format!(
+                "{} {} GENERATED ALWAYS AS ({expr}) STORED",
+                quote_ident(&out.name),
+                out.type_sql
+            )),
+        }
+    }
+    for key in &plan.keys {
+        if !plan
+            .outputs
+            .iter()
+            .any(|o| o.generated.is_none() && o.name == key.column)
+        {
+            cols.push(format!("{} {}", quote_ident(&key.column), key.type_sql));
+        }
+    }
+    for state in &plan.states {
+        let not_null = if state.kind.is_linear() {
+            " NOT NULL"
+        } else {
+            ""
+        };
+        cols.push(format!(
+            "{} {}{not_null}",
+            quote_ident(&state.column),
+            state.type_sql
+        ));
+    }
+    if let Some(having) = &plan.having {
+        cols.push(format!(
+            "{} boolean GENERATED ALWAYS AS ({having}) STORED",
+            quote_ident(HAVING)
+        ));
+    }
+    // Free space on each page lets group updates stay HOT (no new index entry per update).
+    format!(
+        "CREATE TABLE {} (\n  {}\n) WITH (fillfactor = 70)",
+        target.table(),
+        cols.join(",\n  ")
+    )
+}
+
+/// Statements removing every object of a version (those that exist).
+pub fn drop_objects(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
+    let mut stmts: Vec<String> = (0..plan.value_tables.len())
+        .map(|i| format!("DROP TABLE IF EXISTS {}", target.values(i)))
+        .collect();
+    stmts.push(format!("DROP TABLE IF EXISTS {}", target.table()));
+    stmts
+}

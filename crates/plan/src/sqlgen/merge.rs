@@ -1,0 +1,572 @@
+//! The merge: source rows with a sign (+1 a row that now exists, -1 one that no longer does)
+//! become per-group deltas that one statement adds into the summary and its value tables.
+//!
+//! The statement's CTEs, in order:
+//! - `__r`: the rows passing the view's WHERE, with their sign, key columns and the arguments
+//!   the states read;
+//! - per value table `j`: `__vd{j}`, the net multiplicity change per (group, value);
+//!   `__vu{j}`, the upsert, returning the new multiplicity; `__vo{j}`, both side by side
+//!   (old = new - change); and `__vg{j}`, per group: values that appeared or went (DISTINCT
+//!   states), the least/greatest value added, and the least/greatest value whose last copy
+//!   went (min/max);
+//! - `__d`: per group, the sum of the rows' linear contributions and the `__vg{j}` columns;
+//! - `__up`: the summary upsert (linear states add, min/max take LEAST/GREATEST).
+//!
+//! It returns a [`MergeResult`]; the applier then deletes emptied groups and spent values and
+//! recomputes the extremes of groups whose min/max value went ([`recompute_extremes`]), from
+//! the value table: an index lookup per group, never a scan of the source.
+
+use super::{key_columns, negated, prefixed, zero, Target, SIGN};
+use crate::ident::quote_ident;
+use crate::plan::{MaintenancePlan, StateKind};
+
+/// Where a merge reads its rows: a FROM item aliased `__src` with the shipped columns, the
+/// sign expression, and an optional extra condition.
+struct Rows<'a> {
+    from: &'a str,
+    sign: &'a str,
+    extra_where: Option<&'a str>,
+}
+
+/// The row a merge statement returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergeResult {
+    /// TIDs of groups whose row count reached 0 ([`delete_empty_groups`]).
+    pub empty_groups: Vec<String>,
+    /// Groups written.
+    pub groups: i64,
+    /// Groups or values whose count went negative: a change was applied twice or missed, the
+    /// caller must roll back. (A CHECK constraint cannot guard this: Postgres checks the
+    /// proposed insert row, which holds the delta, before ON CONFLICT merges it.)
+    pub negative: i64,
+    /// TIDs of groups whose min/max lost its last copy ([`recompute_extremes`]).
+    pub recompute: Vec<String>,
+    /// Per value table: TIDs of values whose multiplicity reached 0 ([`delete_spent_values`]).
+    pub spent_values: Vec<Vec<String>>,
+}
+
+impl MergeResult {
+    pub fn from_row(row: &tokio_postgres::Row) -> Self {
+        MergeResult {
+            empty_groups: row.get(0),
+            groups: row.get(1),
+            negative: row.get(2),
+            recompute: row.get(3),
+            spent_values: (4..row.len()).map(|i| row.get(i)).collect(),
+        }
+    }
+}
+
+/// The shipped change rows as a FROM item: `$1` signs (int2[]), then one text[] per column.
+fn signed_rows(plan: &MaintenancePlan) -> String {
+    let mut params = vec!["$1::int2[]".to_string()];
+    let mut names = vec![quote_ident(SIGN)];
+    let mut typed = vec![format!("u.{}", quote_ident(SIGN))];
+    for (i, c) in plan.shipped.iter().enumerate() {
+        params.push(format!("${}::text[]", i + 2));
+        names.push(quote_ident(&c.name));
+        typed.push(format!(
+            "u.{0}::{1} AS {0}",
+            quote_ident(&c.name),
+            c.type_sql
+        ));
+    }
+    format!(
+        "(SELECT {} FROM unnest({}) AS u({})) AS __src",
+        typed.join(", "),
+        params.join(", "),
+        names.join(", ")
+    )
+}
+
+/// Merge a batch of shipped change rows (parameters as in the staging insert).
+pub fn merge_changes(plan: &MaintenancePlan, target: &Target) -> String {
+    merge(
+        plan,
+        target,
+        Rows {
+            from: &signed_rows(plan),
+            sign: &quote_ident(SIGN),
+            extra_where: None,
+        },
+    )
+}
+
+/// Merge the rows collected in a staging table by [`stage_rows`].
+pub fn merge_staged(plan: &MaintenancePlan, target: &Target, staging: &str) -> String {
+    merge(
+        plan,
+        target,
+        Rows {
+            from: &format!("{staging} AS __src"),
+            sign: &quote_ident(SIGN),
+            extra_where: None,
+        },
+    )
+}
+
+/// A session-local staging table holding the signed rows of one large batch, shipped in
+/// chunks so the sidecar's memory stays bounded.
+pub fn create_staging(plan: &MaintenancePlan, staging: &str) -> String {
+    let cols: Vec<String> = std::iter::once(format!("{} int2", quote_ident(SIGN)))
+        .chain(
+            plan.shipped
+                .iter()
+                .map(|c| format!("{} {}", quote_ident(&c.name), c.type_sql)),
+        )
+        .collect();
+    format!(
+        "CREATE TEMP TABLE IF NOT EXISTS {staging} ({}) ON COMMIT DELETE ROWS",
+        cols.join(", ")
+    )
+}
+
+/// Add one chunk of shipped rows to the staging table.
+pub fn stage_rows(plan: &MaintenancePlan, staging: &str) -> String {
+    format!("INSERT INTO {staging} SELECT * FROM {}", signed_rows(plan))
+}
+
+/// One backfill chunk: the source rows in heap blocks [`$1`, `$2`) (or from `$1` on when
+/// `bounded` is false), merged with sign +1.
+pub fn backfill_chunk(plan: &MaintenancePlan, target: &Target, bounded: bool) -> String {
+    let range = if bounded {
+        "__src.ctid >= format('(%s,0)', $1::bigint)::tid AND __src.ctid < format('(%s,0)', $2::bigint)::tid"
+    } else {
+        "__src.ctid >= format('(%s,0)', $1::bigint)::tid"
+    };
+    merge(
+        plan,
+        target,
+        Rows {
+            from: &format!("{} AS __src", plan.source_qualified()),
+            sign: "1",
+            extra_where: Some(range),
+        },
+    )
+}
+
+/// Remove groups whose row count is 0 (`$1`: TIDs from [`MergeResult::empty_groups`]).
+pub fn delete_empty_groups(target: &Target) -> String {
+    format!(
+        "DELETE FROM {} WHERE ctid = ANY($1::text[]::tid[]) AND \"__rows\" = 0",
+        target.table()
+    )
+}
+
+/// Remove values whose multiplicity is 0 from value table `j`.
+pub fn delete_spent_values(target: &Target, j: usize) -> String {
+    format!(
+        "DELETE FROM {} WHERE ctid = ANY($1::text[]::tid[]) AND \"__m\" = 0",
+        target.values(j)
+    )
+}
+
+/// Recompute every min/max of the groups at TIDs `$1` from their value tables; `None` when
+/// the view has no min/max.
+pub fn recompute_extremes(plan: &MaintenancePlan, target: &Target) -> Option<String> {
+    let sets: Vec<String> = plan
+        .states
+        .iter()
+        .filter_map(|s| {
+            let order = match s.kind {
+                StateKind::Min => "",
+                StateKind::Max => " DESC",
+                _ => return None,
+            };
+            let values = target.values(s.values.expect("min/max states have a value table"));
+            let lookup = |conds: String| {
+                format!(
+                    "(SELECT v.\"__v\" FROM {values} v WHERE {conds}v.\"__m\" > 0 ORDER BY v.\"__v\"{order} LIMIT 1)"
+                )
+            };
+            Some(format!(
+                "{} = {}",
+                quote_ident(&s.column),
+                by_group_key(plan, &lookup)
+            ))
+        })
+        .collect();
+    if sets.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "UPDATE {} AS t SET {} WHERE t.ctid = ANY($1::text[]::tid[])",
+        target.table(),
+        sets.join(", ")
+    ))
+}
+
+/// A value-table lookup for the group of summary row `t`, written so the unique index serves
+/// it: `k = t.k` where `t.k` is not NULL and `k IS NULL` where it is, one branch per pattern
+/// of NULL keys (beyond three keys, IS NOT DISTINCT FROM, which no index serves).
+fn by_group_key(plan: &MaintenancePlan, lookup: &dyn Fn(String) -> String) -> String {
+    let keys = key_columns(plan);
+    if keys.len() > 3 {
+        let conds: String = keys
+            .iter()
+            .map(|k| format!("v.{k} IS NOT DISTINCT FROM t.{k} AND "))
+            .collect();
+        return lookup(conds);
+    }
+    let mut branches = Vec::new();
+    for pattern in 0..(1u32 << keys.len()) {
+        let null = |i: usize| pattern & (1 << i) != 0;
+        let test: Vec<String> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("t.{k} IS {}NULL", if null(i) { "" } else { "NOT " }))
+            .collect();
+        let conds: String = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                if null(i) {
+                    format!("v.{k} IS NULL AND ")
+                } else {
+                    format!("v.{k} = t.{k} AND ")
+                }
+            })
+            .collect();
+        branches.push((test.join(" AND "), lookup(conds)));
+    }
+    if branches.len() == 1 {
+        return branches.remove(0).1;
+    }
+    let whens: String = branches
+        .iter()
+        .map(|(test, value)| format!(" WHEN {test} THEN {value}"))
+        .collect();
+    format!("CASE{whens} END")
+}
+
+fn has_extremes(plan: &MaintenancePlan) -> bool {
+    plan.states.iter().any(|s| !s.kind.is_linear())
+}
+
+fn group_by(items: &[String]) -> String {
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!(" GROUP BY {}", items.join(", "))
+    }
+}
+
+fn merge(plan: &MaintenancePlan, target: &Target, rows: Rows<'_>) -> String {
+    let keyed = !plan.is_global();
+    let mut ctes = vec![filtered_rows(plan, &rows)];
+    for j in 0..plan.value_tables.len() {
+        ctes.extend(value_table_ctes(plan, target, j));
+    }
+    ctes.push(format!("\"__d\" AS ({})", delta(plan)));
+    ctes.push(format!("\"__up\" AS ({})", upsert(plan, target)));
+
+    let mut negative = vec!["count(*) FILTER (WHERE u.\"__rows\" < 0)".to_string()];
+    let mut spent = Vec::new();
+    for j in 0..plan.value_tables.len() {
+        negative.push(format!(
+            "(SELECT count(*) FROM \"__vu{j}\" WHERE \"__m\" < 0)"
+        ));
+        spent.push(format!(
+            ", (SELECT coalesce(array_agg(ctid::text) FILTER (WHERE \"__m\" = 0), '{{}}') FROM \"__vu{j}\")"
+        ));
+    }
+    // A global aggregate keeps its single row, also at 0 rows.
+    let empty = if keyed { "u.\"__rows\" = 0" } else { "false" };
+    format!(
+        "WITH {} SELECT coalesce(array_agg(u.ctid::text) FILTER (WHERE {empty}), '{{}}'), \
+         count(*)::int8, ({})::int8, {}{} FROM \"__up\" u",
+        ctes.join(", "),
+        negative.join(" + "),
+        recompute_tids(plan),
+        spent.concat()
+    )
+}
+
+/// TIDs of written groups whose min/max lost its last copy: a gone value at or beyond the
+/// extreme left after LEAST/GREATEST. `__up` (new extremes) and `__d` (gone values) are
+/// matched per group by GROUP BY over their UNION ALL.
+fn recompute_tids(plan: &MaintenancePlan) -> String {
+    if !has_extremes(plan) {
+        return "'{}'::text[]".to_string();
+    }
+    let keys = key_columns(plan);
+    let mut up = keys.clone();
+    let mut gone = keys.clone();
+    up.push("u.ctid::text AS tid".into());
+    gone.push("NULL::text".into());
+    up.push("u.\"__rows\" AS n".into());
+    gone.push("NULL::int8".into());
+    let mut conds = Vec::new();
+    for (i, s) in plan.states.iter().enumerate() {
+        let (f, op) = match s.kind {
+            StateKind::Min => ("min", "<="),
+            StateKind::Max => ("max", ">="),
+            _ => continue,
+        };
+        let c = quote_ident(&s.column);
+        up.push(format!(
+            "u.{c} AS \"e{i}\", NULL::{} AS \"g{i}\"",
+            s.type_sql
+        ));
+        gone.push(format!("NULL::{t}, d.\"__gone_{i}\"::{t}", t = s.type_sql));
+        conds.push(format!("{f}(\"g{i}\") {op} {f}(\"e{i}\")"));
+    }
+    // An emptied group is deleted; a global aggregate's row stays and needs its extremes.
+    let alive = if plan.is_global() {
+        String::new()
+    } else {
+        "max(n) > 0 AND ".to_string()
+    };
+    format!(
+        "(SELECT coalesce(array_agg(tid), '{{}}') FROM (SELECT max(tid) AS tid FROM \
+         (SELECT {} FROM \"__up\" u UNION ALL SELECT {} FROM \"__d\" d) x{} \
+         HAVING {alive}({})) r)",
+        up.join(", "),
+        gone.join(", "),
+        group_by(&keys),
+        conds.join(" OR ")
+    )
+}
+
+/// `__r`: filtered rows with sign, keys, and one column per distinct argument.
+fn filtered_rows(plan: &MaintenancePlan, rows: &Rows<'_>) -> String {
+    let mut items = vec![format!("({})::int8 AS \"__s\"", rows.sign)];
+    items.extend(
+        plan.keys
+            .iter()
+            .map(|k| format!("({}) AS {}", k.expr, quote_ident(&k.column))),
+    );
+    for (i, s) in plan.states.iter().enumerate() {
+        if let (StateKind::Count | StateKind::Sum, Some(arg)) = (s.kind, &s.arg) {
+            items.push(format!("({arg}) AS \"__x{i}\""));
+        }
+    }
+    for (j, vt) in plan.value_tables.iter().enumerate() {
+        items.push(format!("({}) AS \"__v{j}\"", vt.arg));
+    }
+    let conds: Vec<String> = rows
+        .extra_where
+        .map(str::to_string)
+        .into_iter()
+        .chain(plan.filter.iter().map(|f| format!("({f})")))
+        .collect();
+    let where_clause = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    format!(
+        "\"__r\" AS (SELECT {} FROM {}{where_clause})",
+        items.join(", "),
+        rows.from
+    )
+}
+
+fn value_table_ctes(plan: &MaintenancePlan, target: &Target, j: usize) -> Vec<String> {
+    let keys = key_columns(plan);
+    let values = target.values(j);
+    let mut grouping = keys.clone();
+    grouping.push(format!("\"__v{j}\""));
+    let with_value: Vec<String> = keys.iter().cloned().chain(["\"__v\"".into()]).collect();
+    let cols = with_value.join(", ");
+    let returned: String = keys.iter().map(|k| format!("v.{k}, ")).collect();
+    let mut ctes = vec![
+        format!(
+            "\"__vd{j}\" AS (SELECT {}\"__v{j}\" AS \"__v\", sum(\"__s\")::int8 AS \"__m\" \
+             FROM \"__r\" WHERE \"__v{j}\" IS NOT NULL{} HAVING sum(\"__s\") <> 0)",
+            prefixed(&keys),
+            group_by(&grouping)
+        ),
+        format!(
+            "\"__vu{j}\" AS (INSERT INTO {values} AS v ({cols}, \"__m\") SELECT {cols}, \"__m\" FROM \"__vd{j}\" \
+             ON CONFLICT ({cols}) DO UPDATE SET \"__m\" = v.\"__m\" + excluded.\"__m\" \
+             RETURNING {returned}v.\"__v\", v.\"__m\", v.ctid)"
+        ),
+        // Old multiplicity = new - change, matched per (group, value) by GROUP BY.
+        format!(
+            "\"__vo{j}\" AS (SELECT {cols}, (sum(\"__new\") - sum(\"__m\"))::int8 AS \"__old\", sum(\"__m\")::int8 AS \"__m\" \
+             FROM (SELECT {cols}, \"__m\" AS \"__new\", 0::int8 AS \"__m\" FROM \"__vu{j}\" \
+             UNION ALL SELECT {cols}, 0::int8, \"__m\" FROM \"__vd{j}\") x{})",
+            group_by(&with_value)
+        ),
+    ];
+    let appeared = "\"__old\" = 0";
+    let went = "\"__old\" + \"__m\" = 0";
+    let mut items = keys.clone();
+    for (i, s) in plan.states.iter().enumerate() {
+        if s.values != Some(j) {
+            continue;
+        }
+        match s.kind {
+            StateKind::DistinctCount => items.push(format!(
+                "sum(CASE WHEN {appeared} THEN 1 WHEN {went} THEN -1 ELSE 0 END)::int8 AS \"c{i}\""
+            )),
+            StateKind::DistinctSum => items.push(format!(
+                "sum(CASE WHEN {appeared} THEN \"__v\" WHEN {went} THEN {} END)::{} AS \"c{i}\"",
+                negated("\"__v\"", &s.type_sql),
+                s.type_sql
+            )),
+            StateKind::Min | StateKind::Max => {
+                let f = if s.kind == StateKind::Min {
+                    "min"
+                } else {
+                    "max"
+                };
+                items.push(format!(
+                    "{f}(\"__v\") FILTER (WHERE \"__m\" > 0) AS \"c{i}\""
+                ));
+                items.push(format!("{f}(\"__v\") FILTER (WHERE {went}) AS \"g{i}\""));
+            }
+            StateKind::Rows | StateKind::Count | StateKind::Sum => {}
+        }
+    }
+    ctes.push(format!(
+        "\"__vg{j}\" AS (SELECT {} FROM \"__vo{j}\"{})",
+        items.join(", "),
+        group_by(&keys)
+    ));
+    ctes
+}
+
+/// One branch of the delta's UNION ALL: keys, a column `c{i}` per state and `g{i}` per
+/// min/max, each cast to the state's type (`None`: NULL).
+fn delta_branch(
+    plan: &MaintenancePlan,
+    from: &str,
+    state_item: impl Fn(usize) -> Option<String>,
+    gone_item: impl Fn(usize) -> Option<String>,
+) -> String {
+    let typed = |value: Option<String>, type_sql: &str| match value {
+        Some(v) => format!("({v})::{type_sql}"),
+        None => format!("NULL::{type_sql}"),
+    };
+    let mut items = key_columns(plan);
+    for (i, s) in plan.states.iter().enumerate() {
+        items.push(format!("{} AS \"c{i}\"", typed(state_item(i), &s.type_sql)));
+        if !s.kind.is_linear() {
+            items.push(format!("{} AS \"g{i}\"", typed(gone_item(i), &s.type_sql)));
+        }
+    }
+    format!("SELECT {} FROM {from}", items.join(", "))
+}
+
+/// `__d`: per group, the delta of every state (and the gone extremes), without no-op groups.
+fn delta(plan: &MaintenancePlan) -> String {
+    let rows_branch = delta_branch(
+        plan,
+        "\"__r\"",
+        |i| {
+            let s = &plan.states[i];
+            let x = format!("\"__x{i}\"");
+            match s.kind {
+                StateKind::Rows => Some("\"__s\"".to_string()),
+                StateKind::Count => {
+                    Some(format!("CASE WHEN {x} IS NOT NULL THEN \"__s\" ELSE 0 END"))
+                }
+                StateKind::Sum => Some(format!(
+                    "CASE WHEN \"__s\" > 0 THEN {x} ELSE {} END",
+                    negated(&x, &s.type_sql)
+                )),
+                _ => None,
+            }
+        },
+        |_| None,
+    );
+    let mut branches = vec![rows_branch];
+    for j in 0..plan.value_tables.len() {
+        branches.push(delta_branch(
+            plan,
+            &format!("\"__vg{j}\""),
+            |i| (plan.states[i].values == Some(j)).then(|| format!("\"c{i}\"")),
+            |i| (plan.states[i].values == Some(j)).then(|| format!("\"g{i}\"")),
+        ));
+    }
+    let keys = key_columns(plan);
+    let mut items = keys.clone();
+    let mut noop = Vec::new();
+    for (i, s) in plan.states.iter().enumerate() {
+        let c = quote_ident(&s.column);
+        match s.kind {
+            StateKind::Min | StateKind::Max => {
+                let f = if s.kind == StateKind::Min {
+                    "min"
+                } else {
+                    "max"
+                };
+                items.push(format!("{f}(\"c{i}\") AS {c}"));
+                items.push(format!("{f}(\"g{i}\") AS \"__gone_{i}\""));
+                noop.push(format!("{c} IS NULL AND \"__gone_{i}\" IS NULL"));
+            }
+            _ => {
+                items.push(format!(
+                    "coalesce(sum(\"c{i}\"), {z})::{t} AS {c}",
+                    z = zero(&s.type_sql),
+                    t = s.type_sql
+                ));
+                noop.push(format!("{c} = {}", zero(&s.type_sql)));
+            }
+        }
+    }
+    let grouped = format!(
+        "SELECT {} FROM ({}) u{}",
+        items.join(", "),
+        branches.join(" UNION ALL "),
+        group_by(&keys)
+    );
+    if plan.is_global() {
+        grouped
+    } else {
+        format!(
+            "SELECT * FROM ({grouped}) d WHERE NOT ({})",
+            noop.join(" AND ")
+        )
+    }
+}
+
+/// `__up`: add `__d` into the summary; returns each written group's TID, row count, and (for
+/// min/max) its group value and new extremes.
+fn upsert(plan: &MaintenancePlan, target: &Target) -> String {
+    let table = target.table();
+    let from = if plan.is_global() { "d" } else { "excluded" };
+    let sets: Vec<String> = plan
+        .states
+        .iter()
+        .map(|s| {
+            let c = quote_ident(&s.column);
+            match s.kind {
+                StateKind::Min => format!("{c} = LEAST(t.{c}, {from}.{c})"),
+                StateKind::Max => format!("{c} = GREATEST(t.{c}, {from}.{c})"),
+                _ => format!("{c} = t.{c} + {from}.{c}"),
+            }
+        })
+        .collect();
+    let mut returning = vec!["t.ctid".to_string(), "t.\"__rows\"".to_string()];
+    if has_extremes(plan) {
+        returning.extend(key_columns(plan).iter().map(|k| format!("t.{k}")));
+        returning.extend(
+            plan.states
+                .iter()
+                .filter(|s| !s.kind.is_linear())
+                .map(|s| format!("t.{}", quote_ident(&s.column))),
+        );
+    }
+    if plan.is_global() {
+        return format!(
+            "UPDATE {table} AS t SET {} FROM \"__d\" d RETURNING {}",
+            sets.join(", "),
+            returning.join(", ")
+        );
+    }
+    let cols: Vec<String> = key_columns(plan)
+        .into_iter()
+        .chain(plan.states.iter().map(|s| quote_ident(&s.column)))
+        .collect();
+    let cols = cols.join(", ");
+    format!(
+        "INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM \"__d\" \
+         ON CONFLICT ({}) DO UPDATE SET {} RETURNING {}",
+        key_columns(plan).join(", "),
+        sets.join(", "),
+        returning.join(", ")
+    )
+}

@@ -1,0 +1,83 @@
+//! SQL rendered from a plan: a version's objects ([`ddl`]), the merge of a batch of source rows
+//! into them ([`merge`]), and the queries that read them ([`read`]).
+//!
+//! Every statement that evaluates the view's expressions must run after the version's pinned
+//! settings were applied (`PinnedSettings::set_local_sql`).
+
+mod ddl;
+mod merge;
+mod read;
+
+pub use ddl::{create_objects, drop_objects};
+pub use merge::{
+    backfill_chunk, create_staging, delete_empty_groups, delete_spent_values, merge_changes,
+    merge_staged, recompute_extremes, stage_rows, MergeResult,
+};
+pub use read::{alias_view, serving_select, source_blocks, verify_diff};
+
+use crate::ident::{qualified, quote_ident};
+use crate::plan::MaintenancePlan;
+
+/// Name of the sign column of shipped change rows (+1 new row, -1 old row).
+pub const SIGN: &str = "__summa_sign";
+
+/// Where one version lives: its summary table and, for min/max and DISTINCT aggregates, one
+/// value table per argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub schema: String,
+    pub table: String,
+}
+
+impl Target {
+    pub fn new(schema: impl Into<String>, table: impl Into<String>) -> Self {
+        Target {
+            schema: schema.into(),
+            table: table.into(),
+        }
+    }
+
+    /// The summary table, quoted.
+    pub fn table(&self) -> String {
+        qualified(&self.schema, &self.table)
+    }
+
+    fn values_name(&self, i: usize) -> String {
+        format!("{}__values_{i}", self.table)
+    }
+
+    /// Value table `i`, quoted.
+    pub fn values(&self, i: usize) -> String {
+        qualified(&self.schema, &self.values_name(i))
+    }
+
+    /// Every object name the version creates; each must fit Postgres' 63-byte identifiers.
+    pub fn names(&self, plan: &MaintenancePlan) -> Vec<String> {
+        let mut names = vec![self.table.clone()];
+        names.extend((0..plan.value_tables.len()).map(|i| self.values_name(i)));
+        names
+    }
+}
+
+/// The quoted key columns.
+fn key_columns(plan: &MaintenancePlan) -> Vec<String> {
+    plan.keys.iter().map(|k| quote_ident(&k.column)).collect()
+}
+
+/// `a, b, ` (with the trailing separator) or nothing.
+fn prefixed(items: &[String]) -> String {
+    items.iter().map(|i| format!("{i}, ")).collect()
+}
+
+/// `-(arg)`, in a form its type has (money has no unary minus).
+fn negated(arg: &str, type_sql: &str) -> String {
+    if type_sql == "money" {
+        format!("({arg}) * -1")
+    } else {
+        format!("-({arg})")
+    }
+}
+
+fn zero(type_sql: &str) -> String {
+    format!("'0'::{type_sql}")
+}
