@@ -18,7 +18,7 @@
 
 use super::{key_columns, negated, prefixed, zero, Target, SIGN};
 use crate::ident::quote_ident;
-use crate::plan::{MaintenancePlan, StateKind};
+use crate::plan::{MaintenancePlan, StateColumn, StateKind};
 
 /// Where a merge reads its rows: a FROM item aliased `__src` with the shipped columns, the
 /// sign expression, and an optional extra condition.
@@ -330,7 +330,7 @@ fn recompute_tids(plan: &MaintenancePlan) -> String {
 
 /// `__r`: filtered rows with sign, keys, and one column per distinct argument.
 fn filtered_rows(plan: &MaintenancePlan, rows: &Rows<'_>) -> String {
-    let mut items = vec![format!("({})::int8 AS \"__s\"", rows.sign)];
+    let mut items = vec![format!("({})::int4 AS \"__s\"", rows.sign)];
     items.extend(
         plan.keys
             .iter()
@@ -428,8 +428,18 @@ fn value_table_ctes(plan: &MaintenancePlan, target: &Target, j: usize) -> Vec<St
     ctes
 }
 
+/// The type of a state's per-row contribution: counts and sums of int2/int4 (a bigint state)
+/// are int4, so Postgres sums them in a machine integer; the rest have the state's type.
+fn contribution_type(s: &StateColumn) -> &str {
+    match s.kind {
+        StateKind::Rows | StateKind::Count | StateKind::DistinctCount => "int4",
+        StateKind::Sum if s.type_sql == "bigint" => "int4",
+        _ => &s.type_sql,
+    }
+}
+
 /// One branch of the delta's UNION ALL: keys, a column `c{i}` per state and `g{i}` per
-/// min/max, each cast to the state's type (`None`: NULL).
+/// min/max, each cast to its contribution type (`None`: NULL).
 fn delta_branch(
     plan: &MaintenancePlan,
     from: &str,
@@ -442,7 +452,10 @@ fn delta_branch(
     };
     let mut items = key_columns(plan);
     for (i, s) in plan.states.iter().enumerate() {
-        items.push(format!("{} AS \"c{i}\"", typed(state_item(i), &s.type_sql)));
+        items.push(format!(
+            "{} AS \"c{i}\"",
+            typed(state_item(i), contribution_type(s))
+        ));
         if !s.kind.is_linear() {
             items.push(format!("{} AS \"g{i}\"", typed(gone_item(i), &s.type_sql)));
         }
