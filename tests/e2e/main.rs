@@ -14,3 +14,4 @@ mod faults;
 mod oracle;
 mod property;
 mod sql;
+mod versioning;

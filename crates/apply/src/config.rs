@@ -13,7 +13,13 @@ pub struct ApplyConfig {
     pub statement_budget: Duration,
     /// How often the catalog is checked for new streams.
     pub poll_interval: Duration,
+    /// Retired versions older than this are dropped (`summa_catalog::gc`, run every
+    /// [`GC_INTERVAL`]).
+    pub retention: Duration,
 }
+
+/// How often the sidecar drops retired versions past their retention and unused streams.
+pub const GC_INTERVAL: Duration = Duration::from_secs(60);
 
 impl Default for ApplyConfig {
     fn default() -> Self {
@@ -23,6 +29,7 @@ impl Default for ApplyConfig {
             chunk_rows: 20_000,
             statement_budget: Duration::from_secs(30),
             poll_interval: Duration::from_secs(2),
+            retention: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -9,7 +9,7 @@ use summa_stream::{pgoutput::DecodeError, ConnError, ConnInfo, PgWireError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::ApplyConfig;
+use crate::config::{ApplyConfig, GC_INTERVAL};
 use crate::metrics::Metrics;
 use crate::session::{backoff, Session, SessionEnd};
 
@@ -64,6 +64,7 @@ pub async fn run(
     }
     let mut tasks: HashMap<String, JoinHandle<()>> = HashMap::new();
     let mut shutdown_watch = shutdown.clone();
+    let mut last_gc: Option<Instant> = None;
     loop {
         // Later, a lost control connection (server restart) is re-established at the next poll;
         // the stream tasks reconnect on their own.
@@ -81,6 +82,18 @@ pub async fn run(
             },
             None => Vec::new(),
         };
+        if let Some(c) = control.as_mut() {
+            if last_gc.is_none_or(|t| t.elapsed() >= GC_INTERVAL) {
+                last_gc = Some(Instant::now());
+                match summa_catalog::gc(c, cfg.retention).await {
+                    Ok(dropped) if !dropped.is_empty() => {
+                        tracing::info!(?dropped, "dropped retired versions past their retention")
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = %err, "gc failed; retrying later"),
+                }
+            }
+        }
         for stream in streams {
             let running = tasks
                 .get(&stream.slot_name)
@@ -127,6 +140,7 @@ async fn stream_task(
                 tracing::debug!(slot, "no maintained versions on this stream");
                 return;
             }
+            Ok(SessionEnd::Reload) => attempt = 0,
             Err(err) => {
                 if started.elapsed() > Duration::from_secs(30) {
                     attempt = 0;

@@ -33,6 +33,8 @@ const IDLE_FLUSH: Duration = Duration::from_millis(2);
 pub(crate) enum SessionEnd {
     Shutdown,
     NoVersions,
+    /// The stream's versions changed (retire, drop): reconnect and reload them.
+    Reload,
 }
 
 struct OpenTxn {
@@ -58,7 +60,14 @@ pub(crate) struct Session<'a> {
     catching_up: bool,
     /// When the last replication event arrived.
     last_event: Instant,
+    /// The stream's generation when the versions were loaded; a newer one means reload.
+    generation: i64,
+    reload: bool,
+    last_generation_check: Instant,
 }
+
+/// How often an idle session checks whether its versions changed.
+const GENERATION_CHECK: Duration = Duration::from_secs(1);
 
 fn is_relevant(v: &VersionRuntime, rel: u32) -> bool {
     v.source_oid() == rel && v.broken.is_none()
@@ -117,6 +126,9 @@ impl<'a> Session<'a> {
                 batch_end: None,
                 catching_up,
                 last_event: Instant::now(),
+                generation: stream.generation,
+                reload: false,
+                last_generation_check: Instant::now(),
             },
             repl,
         ))
@@ -175,6 +187,11 @@ impl<'a> Session<'a> {
             if self.versions.is_empty() {
                 return Ok(SessionEnd::NoVersions);
             }
+            if self.reload && self.txn.is_none() && !self.target_open && self.batch_end.is_none() {
+                tracing::info!(slot = %self.slot, "versions changed; reloading");
+                let _ = repl.shutdown().await;
+                return Ok(SessionEnd::Reload);
+            }
         }
     }
 
@@ -229,6 +246,18 @@ impl<'a> Session<'a> {
                 if self.txn.is_none() && self.batch_end.is_none() && !self.target_open =>
             {
                 repl.update_applied_lsn(wal_end);
+                if self.last_generation_check.elapsed() >= GENERATION_CHECK {
+                    self.last_generation_check = Instant::now();
+                    let generation: i64 = self
+                        .target
+                        .query_one(
+                            "SELECT generation FROM summa.streams WHERE slot_name = $1",
+                            &[&self.slot],
+                        )
+                        .await?
+                        .get(0);
+                    self.reload |= generation != self.generation;
+                }
                 if self.catching_up {
                     summa_catalog::mark_live(&self.target, &self.slot).await?;
                     self.catching_up = false;
@@ -399,14 +428,17 @@ impl<'a> Session<'a> {
             }
         }
         let lsn_text = Lsn(end_lsn).to_string();
-        self.target
-            .execute(
+        let generation: i64 = self
+            .target
+            .query_one(
                 "UPDATE summa.streams SET applied_lsn = $2::text::pg_lsn, \
                  applied_commit_time = '2000-01-01 00:00:00+00'::timestamptz + make_interval(secs => $3::float8 / 1e6), \
-                 applied_at = now() WHERE slot_name = $1",
+                 applied_at = now() WHERE slot_name = $1 RETURNING generation",
                 &[&self.slot, &lsn_text, &(commit_time as f64)],
             )
-            .await?;
+            .await?
+            .get(0);
+        self.reload |= generation != self.generation;
         self.target.batch_execute("COMMIT").await?;
         self.target_open = false;
         // Acknowledge only what is now durable in the target.

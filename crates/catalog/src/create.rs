@@ -75,6 +75,24 @@ struct Pending {
     table_name: String,
 }
 
+/// The versioned table name: `{name}`, `{version}` / `{n}`, and `{yyyy}`, `{mm}`, `{dd}` of
+/// `today` (`"YYYY MM DD"`).
+fn table_name(pattern: &str, view: &str, version: i32, today: &str) -> String {
+    let mut date = today.split(' ');
+    let (yyyy, mm, dd) = (
+        date.next().unwrap_or_default(),
+        date.next().unwrap_or_default(),
+        date.next().unwrap_or_default(),
+    );
+    pattern
+        .replace("{name}", view)
+        .replace("{version}", &version.to_string())
+        .replace("{n}", &version.to_string())
+        .replace("{yyyy}", yyyy)
+        .replace("{mm}", mm)
+        .replace("{dd}", dd)
+}
+
 fn valid_view_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 48
@@ -214,10 +232,15 @@ async fn register(
             .await
             .ctx(|| format!("allocating a version of {view}"))?
             .get(0);
-        let table_name = opts
-            .table_pattern
-            .replace("{name}", &view)
-            .replace("{version}", &version.to_string());
+        let today: String = tx
+            .query_one(
+                "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY MM DD')",
+                &[],
+            )
+            .await
+            .ctx(|| "reading the date".into())?
+            .get(0);
+        let table_name = table_name(&opts.table_pattern, &view, version, &today);
         let target = Target::new(&opts.schema, &table_name);
         let table = target.table();
         if let Some(long) = target.names(&plan).into_iter().find(|n| n.len() > 63) {
@@ -486,4 +509,24 @@ async fn cleanup(client: &Client, pending: &[Pending], opts: &CreateOptions, slo
     let _ = client
         .batch_execute(&format!("DROP PUBLICATION IF EXISTS {}", quote_ident(slot)))
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn table_names_from_the_pattern() {
+        assert_eq!(
+            super::table_name(
+                "{name}_{yyyy}_{mm}_{dd}_{n}",
+                "daily_sales",
+                3,
+                "2026 11 24"
+            ),
+            "daily_sales_2026_11_24_3"
+        );
+        assert_eq!(
+            super::table_name("{name}__v{version}", "daily_sales", 2, "2026 11 24"),
+            "daily_sales__v2"
+        );
+    }
 }

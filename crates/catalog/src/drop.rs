@@ -1,15 +1,16 @@
-//! Removing a view entirely: alias, every version's table, catalog rows, and the streams
+//! Removing a view entirely: alias, every version's tables, catalog rows, and the streams
 //! (slot and publication) that no longer feed any version.
 
-use summa_plan::ident::{qualified, quote_ident};
+use summa_plan::ident::qualified;
 use summa_plan::sqlgen::{self, Target};
 use summa_plan::MaintenancePlan;
 use tokio_postgres::Client;
 
 use crate::error::{CatalogError, DbContext};
+use crate::lifecycle::drop_unused_streams;
 
-/// Drop view `name` and everything summa keeps for it. Fails if a sidecar is still reading
-/// one of its slots (stop it first).
+/// Drop view `name` and everything summa keeps for it. A running sidecar reloads its versions;
+/// a slot it still holds is dropped by the next `gc`.
 pub async fn drop_view(client: &mut Client, name: &str) -> Result<bool, CatalogError> {
     let tx = client
         .transaction()
@@ -31,7 +32,7 @@ pub async fn drop_view(client: &mut Client, name: &str) -> Result<bool, CatalogE
         .ctx(|| format!("dropping alias view of {name}"))?;
     let versions = tx
         .query(
-            "DELETE FROM summa.versions WHERE view_name = $1 RETURNING table_schema, table_name, plan",
+            "DELETE FROM summa.versions WHERE view_name = $1 RETURNING table_schema, table_name, plan, slot_name",
             &[&name],
         )
         .await
@@ -47,34 +48,19 @@ pub async fn drop_view(client: &mut Client, name: &str) -> Result<bool, CatalogE
                 .await
                 .ctx(|| format!("dropping {} of {name}", target.table()))?;
         }
+        // A running sidecar reloads its versions.
+        tx.execute(
+            "UPDATE summa.streams SET generation = generation + 1 WHERE slot_name = $1",
+            &[&v.get::<_, Option<String>>(3)],
+        )
+        .await
+        .ctx(|| format!("dropping {name}"))?;
     }
     tx.execute("DELETE FROM summa.views WHERE name = $1", &[&name])
         .await
         .ctx(|| format!("dropping {name}"))?;
-    let unused = tx
-        .query(
-            "DELETE FROM summa.streams s WHERE NOT EXISTS \
-             (SELECT 1 FROM summa.versions v WHERE v.slot_name = s.slot_name) RETURNING slot_name, publication",
-            &[],
-        )
-        .await
-        .ctx(|| "dropping unused streams".into())?;
-    for s in &unused {
-        let slot: String = s.get(0);
-        let publication: String = s.get(1);
-        tx.batch_execute(&format!(
-            "DROP PUBLICATION IF EXISTS {}",
-            quote_ident(&publication)
-        ))
-        .await
-        .ctx(|| format!("dropping publication {publication}"))?;
-        tx.execute(
-            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
-            &[&slot],
-        )
-        .await
-        .ctx(|| format!("dropping replication slot {slot} (is a sidecar still running?)"))?;
-    }
     tx.commit().await.ctx(|| format!("dropping {name}"))?;
+    // Streams nothing uses any more; one a running sidecar still holds goes at its next gc.
+    drop_unused_streams(client).await?;
     Ok(true)
 }

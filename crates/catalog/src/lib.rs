@@ -3,13 +3,15 @@
 //! snapshot → chunked backfill → `catching_up`), verifying a version against its SELECT, and
 //! the status report.
 //!
-//! Version states: `backfilling → catching_up → live`, or `broken` with a reason. Each
+//! Version states: `backfilling → catching_up → live → retired` (dropped by `gc` after the
+//! retention), or `broken` with a reason. `promote` switches the alias view to a live version. Each
 //! stream is one logical slot + publication feeding a set of versions; its applied LSN is
 //! written in the same transaction as the summary rows it covers.
 
 mod create;
 mod drop;
 mod error;
+mod lifecycle;
 mod records;
 mod schema;
 mod status;
@@ -18,6 +20,9 @@ mod verify;
 pub use create::{create_views, CreateOptions, CreatedVersion, ViewSpec};
 pub use drop::drop_view;
 pub use error::{db_message, CatalogError};
+pub use lifecycle::{
+    drop_unused_streams, drop_version, gc, promote, retire, Promoted, PROMOTE_MAX_LAG_BYTES,
+};
 pub use records::{
     list_streams, mark_broken, mark_live, stream_versions, StreamRecord, VersionRecord,
     VersionState,

@@ -29,6 +29,9 @@ pub struct StreamRecord {
     pub slot_name: String,
     pub publication: String,
     pub applied_lsn: u64,
+    /// Bumped whenever the set of versions the stream feeds changes (retire, drop, create):
+    /// a running session reloads when it sees a new value.
+    pub generation: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -56,7 +59,7 @@ impl VersionRecord {
 pub async fn list_streams(client: &impl GenericClient) -> Result<Vec<StreamRecord>, CatalogError> {
     let rows = client
         .query(
-            "SELECT slot_name, publication, (applied_lsn - '0/0')::bigint FROM summa.streams ORDER BY slot_name",
+            "SELECT slot_name, publication, (applied_lsn - '0/0')::bigint, generation FROM summa.streams ORDER BY slot_name",
             &[],
         )
         .await
@@ -67,6 +70,7 @@ pub async fn list_streams(client: &impl GenericClient) -> Result<Vec<StreamRecor
             slot_name: r.get(0),
             publication: r.get(1),
             applied_lsn: r.get::<_, i64>(2) as u64,
+            generation: r.get(3),
         })
         .collect())
 }

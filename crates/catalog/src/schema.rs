@@ -13,6 +13,7 @@ CREATE TABLE IF NOT EXISTS summa.streams (
     applied_lsn pg_lsn NOT NULL,
     applied_commit_time timestamptz,
     applied_at timestamptz NOT NULL DEFAULT now(),
+    generation bigint NOT NULL DEFAULT 0,
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE IF NOT EXISTS summa.views (
@@ -24,7 +25,8 @@ CREATE TABLE IF NOT EXISTS summa.views (
 CREATE TABLE IF NOT EXISTS summa.versions (
     view_name text NOT NULL REFERENCES summa.views (name),
     version int NOT NULL,
-    state text NOT NULL CHECK (state IN ('backfilling', 'catching_up', 'live', 'broken')),
+    state text NOT NULL CONSTRAINT versions_state_check
+        CHECK (state IN ('backfilling', 'catching_up', 'live', 'broken', 'retired')),
     table_schema text NOT NULL,
     table_name text NOT NULL,
     sql text NOT NULL,
@@ -33,10 +35,22 @@ CREATE TABLE IF NOT EXISTS summa.versions (
     slot_name text REFERENCES summa.streams (slot_name),
     start_lsn pg_lsn,
     error text,
+    retired_at timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (view_name, version)
 );
+-- Catalogs created before versioning: add what it needs (no lock taken when up to date).
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'summa.versions'::regclass
+                   AND attname = 'retired_at') THEN
+        ALTER TABLE summa.streams ADD COLUMN generation bigint NOT NULL DEFAULT 0;
+        ALTER TABLE summa.versions ADD COLUMN retired_at timestamptz;
+        ALTER TABLE summa.versions DROP CONSTRAINT IF EXISTS versions_state_check;
+        ALTER TABLE summa.versions ADD CONSTRAINT versions_state_check
+            CHECK (state IN ('backfilling', 'catching_up', 'live', 'broken', 'retired'));
+    END IF;
+END $$;
 "#;
 
 /// Create the `summa` schema and its tables if they do not exist.

@@ -17,6 +17,8 @@ pub struct StatusRow {
     pub lag_seconds: Option<f64>,
     /// Estimated rows (None until the table was analyzed).
     pub rows: Option<i64>,
+    /// Bytes on disk: the summary table, its value tables and their indexes.
+    pub size_bytes: Option<i64>,
     pub error: Option<String>,
 }
 
@@ -36,7 +38,11 @@ pub async fn status(
                          ELSE extract(epoch FROM now() - s.applied_at)::float8 END, \
                     (SELECT nullif(greatest(c.reltuples, -1), -1)::bigint FROM pg_class c \
                      WHERE c.oid = to_regclass(quote_ident(v.table_schema) || '.' || quote_ident(v.table_name))), \
-                    v.error \
+                    v.error, \
+                    (SELECT sum(pg_total_relation_size(r))::bigint FROM ( \
+                        SELECT to_regclass(quote_ident(v.table_schema) || '.' || quote_ident(v.table_name)) AS r \
+                        UNION ALL SELECT to_regclass(quote_ident(v.table_schema) || '.' || quote_ident(v.table_name || '__values_' || i)) \
+                        FROM generate_series(0, coalesce(jsonb_array_length(v.plan->'value_tables'), 0) - 1) i) t) \
              FROM summa.versions v JOIN summa.views w ON w.name = v.view_name \
              LEFT JOIN summa.streams s ON s.slot_name = v.slot_name \
              WHERE $1::text IS NULL OR v.view_name = $1 \
@@ -59,6 +65,7 @@ pub async fn status(
             lag_seconds: r.get(8),
             rows: r.get(9),
             error: r.get(10),
+            size_bytes: r.get(11),
         })
         .collect())
 }

@@ -161,7 +161,8 @@ pub async fn status(args: StatusArgs, url: Option<String>) -> anyhow::Result<Exi
                 serde_json::json!({
                     "view": r.view, "version": r.version, "state": r.state, "table": r.table,
                     "alias": r.alias, "serving": r.serving, "applied_lsn": r.applied_lsn,
-                    "lag_bytes": r.lag_bytes, "lag_seconds": r.lag_seconds, "rows": r.rows, "error": r.error,
+                    "lag_bytes": r.lag_bytes, "lag_seconds": r.lag_seconds, "rows": r.rows,
+                    "size_bytes": r.size_bytes, "error": r.error,
                 })
             })
             .collect();
@@ -173,12 +174,12 @@ pub async fn status(args: StatusArgs, url: Option<String>) -> anyhow::Result<Exi
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<24} {:>3} {:<12} {:<40} {:>12} {:>8} {:>10}",
-        "VIEW", "VER", "STATE", "TABLE (alias serves *)", "LAG BYTES", "LAG S", "ROWS"
+        "{:<24} {:>3} {:<12} {:<40} {:>12} {:>8} {:>10} {:>10}",
+        "VIEW", "VER", "STATE", "TABLE (alias serves *)", "LAG BYTES", "LAG S", "ROWS", "SIZE"
     );
     for r in rows {
         println!(
-            "{:<24} {:>3} {:<12} {:<40} {:>12} {:>8} {:>10}",
+            "{:<24} {:>3} {:<12} {:<40} {:>12} {:>8} {:>10} {:>10}",
             r.view,
             r.version,
             r.state,
@@ -190,6 +191,9 @@ pub async fn status(args: StatusArgs, url: Option<String>) -> anyhow::Result<Exi
                 .map(|s| format!("{s:.1}"))
                 .unwrap_or_else(|| "-".into()),
             r.rows.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            r.size_bytes
+                .map(|b| format!("{} kB", b / 1024))
+                .unwrap_or_else(|| "-".into()),
         );
         if let Some(err) = r.error {
             println!("    error: {err}");
@@ -240,11 +244,19 @@ pub async fn verify(args: VerifyArgs, url: Option<String>) -> anyhow::Result<Exi
 #[derive(clap::Args, Debug)]
 pub struct DropArgs {
     name: String,
+    /// Drop only this version (not the one the alias serves).
+    #[arg(long)]
+    version: Option<i32>,
 }
 
 pub async fn drop(args: DropArgs, url: Option<String>) -> anyhow::Result<ExitCode> {
     let conn = conn_info(url)?;
     let mut client = conn.connect("summa-drop").await?;
+    if let Some(version) = args.version {
+        summa_catalog::drop_version(&mut client, &args.name, version).await?;
+        println!("dropped {} v{version}", args.name);
+        return Ok(ExitCode::SUCCESS);
+    }
     if summa_catalog::drop_view(&mut client, &args.name).await? {
         println!("dropped {}", args.name);
         Ok(ExitCode::SUCCESS)

@@ -14,8 +14,14 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Schema of summary tables and alias views.
     pub schema: String,
-    /// Versioned table name; `{name}` and `{version}` are replaced.
+    /// Versioned table name: `{name}`, `{version}` (or `{n}`), and the creation date's
+    /// `{yyyy}`, `{mm}`, `{dd}` (UTC) are replaced.
     pub table_pattern: String,
+    /// Retired versions are dropped (by `summa gc`, also run by the sidecar) this many hours
+    /// after `summa retire`.
+    pub retention_hours: u64,
+    /// `lock_timeout` of `summa promote`'s transaction, in milliseconds.
+    pub promote_lock_timeout_ms: u64,
     /// Longest any statement summa issues may run (statement_timeout), in milliseconds.
     pub statement_budget_ms: u64,
     /// `text` or `json`.
@@ -40,6 +46,8 @@ impl Default for Config {
             database_url: None,
             schema: "public".into(),
             table_pattern: "{name}__v{version}".into(),
+            retention_hours: 24,
+            promote_lock_timeout_ms: 2_000,
             statement_budget_ms: 30_000,
             log_format: "text".into(),
             apply: ApplySection::default(),
@@ -61,7 +69,9 @@ impl Default for ApplySection {
 /// Every key with its default, for docs and `summa config --defaults`.
 pub const DEFAULTS_TOML: &str = r#"# database_url = "postgres://summa@localhost/app"   # or DATABASE_URL
 schema = "public"                  # schema of summary tables and alias views
-table_pattern = "{name}__v{version}"  # versioned table name
+table_pattern = "{name}__v{version}"  # versioned table name; also {n}, {yyyy}, {mm}, {dd}
+retention_hours = 24               # retired versions are dropped this long after `summa retire`
+promote_lock_timeout_ms = 2000     # lock_timeout of the alias switch in `summa promote`
 statement_budget_ms = 30000        # statement_timeout of every statement summa runs
 log_format = "text"                # text | json
 
@@ -98,9 +108,11 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if !self.table_pattern.contains("{name}") || !self.table_pattern.contains("{version}") {
+        if !self.table_pattern.contains("{name}")
+            || !(self.table_pattern.contains("{version}") || self.table_pattern.contains("{n}"))
+        {
             bail!(
-                "table_pattern must contain {{name}} and {{version}}, got {:?}",
+                "table_pattern must contain {{name}} and {{version}} (or {{n}}), got {:?}",
                 self.table_pattern
             );
         }
@@ -122,6 +134,14 @@ impl Config {
         Ok(())
     }
 
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(self.retention_hours * 3600)
+    }
+
+    pub fn lock_timeout(&self) -> Duration {
+        Duration::from_millis(self.promote_lock_timeout_ms)
+    }
+
     pub fn statement_budget(&self) -> Duration {
         Duration::from_millis(self.statement_budget_ms)
     }
@@ -132,6 +152,7 @@ impl Config {
             max_batch_delay: Duration::from_millis(self.apply.max_batch_delay_ms),
             chunk_rows: self.apply.chunk_rows,
             statement_budget: self.statement_budget(),
+            retention: self.retention(),
             ..Default::default()
         }
     }

@@ -5,6 +5,7 @@ mod bench;
 mod commands;
 mod config;
 mod demo;
+mod lifecycle;
 pub mod workload;
 
 use std::path::PathBuf;
@@ -45,8 +46,16 @@ enum Command {
     Status(commands::StatusArgs),
     /// Compare a version with its SELECT on the source; exit code 1 on any difference.
     Verify(commands::VerifyArgs),
-    /// Drop a view: its alias, every version, and slots no longer needed.
+    /// Drop a view (alias, every version, slots no longer needed), or one version with --version.
     Drop(commands::DropArgs),
+    /// Serve a live version through the alias view (one short transaction).
+    Promote(lifecycle::PromoteArgs),
+    /// Stop maintaining a version; `gc` drops it after the retention.
+    Retire(lifecycle::RetireArgs),
+    /// Drop retired versions past their retention and streams nothing uses.
+    Gc,
+    /// Recompute a view into a new version from its source (drift, TRUNCATE, lost slot).
+    Rebuild(lifecycle::RebuildArgs),
     /// Measure time to fresh vs REFRESH, sustained apply rate and memory (docs/benchmarks.md).
     Bench(bench::BenchArgs),
     /// Lint migrations for materialized-view changes that break readers (docs/lint.md).
@@ -109,6 +118,10 @@ pub fn main() -> ExitCode {
             Command::Status(args) => commands::status(args, url).await,
             Command::Verify(args) => commands::verify(args, url).await,
             Command::Drop(args) => commands::drop(args, url).await,
+            Command::Promote(args) => lifecycle::promote(args, url, &config).await,
+            Command::Retire(args) => lifecycle::retire(args, url, &config).await,
+            Command::Gc => lifecycle::gc(url, &config).await,
+            Command::Rebuild(args) => lifecycle::rebuild(args, url, &config).await,
             Command::Lint(_) => unreachable!("handled before the runtime starts"),
             Command::Config => {
                 print!("{}", config::DEFAULTS_TOML);
