@@ -322,12 +322,14 @@ async fn backfill_all(
     )
     .await
     .ctx(|| format!("recording stream {slot}"))?;
+    // A second connection reports progress while the backfill's transaction is open.
+    let progress = conn.connect("summa-progress").await.ok();
     let mut created = Vec::new();
     for p in pending {
         let target = Target::new(&opts.schema, &p.table_name);
         let table = target.table();
         let started = Instant::now();
-        let statements = backfill_one(&tx, p, &target, opts).await?;
+        let statements = backfill_one(&tx, p, &target, opts, progress.as_ref()).await?;
         let alias = qualified(&opts.schema, &p.spec.name);
         tx.execute(
             "UPDATE summa.versions SET state = 'catching_up', slot_name = $3, start_lsn = $4::text::pg_lsn, updated_at = now() \
@@ -381,7 +383,9 @@ async fn backfill_one(
     p: &Pending,
     target: &Target,
     opts: &CreateOptions,
+    progress: Option<&Client>,
 ) -> Result<u64, CatalogError> {
+    let mut reported = Instant::now();
     let label = format!("{} v{}", p.spec.name, p.version);
     tx.batch_execute(&p.plan.settings.set_local_sql())
         .await
@@ -453,6 +457,18 @@ async fn backfill_one(
             break;
         }
         bar.set_position((start + chunk) as u64);
+        // `summa status` shows the fraction done (written outside the backfill's transaction).
+        if let (Some(c), true) = (progress, reported.elapsed() >= Duration::from_secs(1)) {
+            reported = Instant::now();
+            let done = ((start + chunk) as f64 / blocks.max(1) as f64).min(1.0) as f32;
+            let _ = c
+                .execute(
+                    "INSERT INTO summa.backfill_progress (view_name, version, progress) VALUES ($1, $2, $3) \
+                     ON CONFLICT (view_name, version) DO UPDATE SET progress = excluded.progress, updated_at = now()",
+                    &[&p.spec.name, &p.version, &done],
+                )
+                .await;
+        }
         start += chunk;
         let took = began.elapsed().max(Duration::from_millis(1));
         let scale = (target.as_secs_f64() / took.as_secs_f64()).clamp(0.25, 4.0);

@@ -40,6 +40,16 @@ CREATE TABLE IF NOT EXISTS summa.versions (
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (view_name, version)
 );
+-- Backfill progress, written from a second connection while the backfill's transaction is
+-- open (a row of its own: updating summa.versions would conflict with that transaction).
+CREATE TABLE IF NOT EXISTS summa.backfill_progress (
+    view_name text NOT NULL,
+    version int NOT NULL,
+    progress real NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (view_name, version),
+    FOREIGN KEY (view_name, version) REFERENCES summa.versions ON DELETE CASCADE
+);
 -- Catalogs created before versioning: add what it needs (no lock taken when up to date).
 DO $$ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'summa.versions'::regclass

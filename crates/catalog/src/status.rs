@@ -19,6 +19,8 @@ pub struct StatusRow {
     pub rows: Option<i64>,
     /// Bytes on disk: the summary table, its value tables and their indexes.
     pub size_bytes: Option<i64>,
+    /// Fraction of the backfill done (while `backfilling`).
+    pub progress: Option<f32>,
     pub error: Option<String>,
 }
 
@@ -42,7 +44,9 @@ pub async fn status(
                     (SELECT sum(pg_total_relation_size(r))::bigint FROM ( \
                         SELECT to_regclass(quote_ident(v.table_schema) || '.' || quote_ident(v.table_name)) AS r \
                         UNION ALL SELECT to_regclass(quote_ident(v.table_schema) || '.' || quote_ident(v.table_name || '__values_' || i)) \
-                        FROM generate_series(0, coalesce(jsonb_array_length(v.plan->'value_tables'), 0) - 1) i) t) \
+                        FROM generate_series(0, coalesce(jsonb_array_length(v.plan->'value_tables'), 0) - 1) i) t), \
+                    (SELECT p.progress FROM summa.backfill_progress p \
+                     WHERE p.view_name = v.view_name AND p.version = v.version) \
              FROM summa.versions v JOIN summa.views w ON w.name = v.view_name \
              LEFT JOIN summa.streams s ON s.slot_name = v.slot_name \
              WHERE $1::text IS NULL OR v.view_name = $1 \
@@ -66,6 +70,7 @@ pub async fn status(
             rows: r.get(9),
             error: r.get(10),
             size_bytes: r.get(11),
+            progress: r.get(12),
         })
         .collect())
 }

@@ -162,7 +162,7 @@ pub async fn status(args: StatusArgs, url: Option<String>) -> anyhow::Result<Exi
                     "view": r.view, "version": r.version, "state": r.state, "table": r.table,
                     "alias": r.alias, "serving": r.serving, "applied_lsn": r.applied_lsn,
                     "lag_bytes": r.lag_bytes, "lag_seconds": r.lag_seconds, "rows": r.rows,
-                    "size_bytes": r.size_bytes, "error": r.error,
+                    "size_bytes": r.size_bytes, "backfill_progress": r.progress, "error": r.error,
                 })
             })
             .collect();
@@ -182,7 +182,10 @@ pub async fn status(args: StatusArgs, url: Option<String>) -> anyhow::Result<Exi
             "{:<24} {:>3} {:<12} {:<40} {:>12} {:>8} {:>10} {:>10}",
             r.view,
             r.version,
-            r.state,
+            match (r.state.as_str(), r.progress) {
+                ("backfilling", Some(p)) => format!("backfill {:.0}%", p * 100.0),
+                _ => r.state.clone(),
+            },
             format!("{}{}", r.table, if r.serving { " *" } else { "" }),
             r.lag_bytes
                 .map(|b| b.max(0).to_string())
