@@ -12,6 +12,7 @@ mod corpus;
 mod extremes;
 mod faults;
 mod oracle;
+mod preflight;
 mod property;
 mod sql;
 mod versioning;

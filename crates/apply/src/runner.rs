@@ -60,6 +60,7 @@ pub async fn run(
     // Errors at startup (credentials, privileges, no database) are reported, not retried.
     let mut control = Some(conn.connect("summa-control").await?);
     if let Some(c) = &control {
+        summa_catalog::check_server(c).await?;
         summa_catalog::install(c).await?;
     }
     let mut tasks: HashMap<String, JoinHandle<()>> = HashMap::new();

@@ -110,6 +110,7 @@ pub async fn create_views(
     specs: &[ViewSpec],
     opts: &CreateOptions,
 ) -> Result<Vec<CreatedVersion>, CatalogError> {
+    crate::preflight::check_server(client).await?;
     crate::schema::install(client).await?;
     let settings = match &opts.settings {
         Some(s) => s.clone(),
@@ -131,6 +132,7 @@ pub async fn create_views(
                 view: spec.name.clone(),
                 error,
             })?;
+        crate::preflight::check_can_read(client, &spec.name, &source.qualified_name()).await?;
         ensure_old_values(
             client,
             &spec.name,
@@ -141,6 +143,7 @@ pub async fn create_views(
         .await?;
         planned.push((spec.clone(), plan));
     }
+    crate::preflight::check_free_slot(client).await?;
 
     let pending = register(client, planned, opts).await?;
     let slot = match allocate_slot_name(client).await {

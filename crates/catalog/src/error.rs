@@ -27,6 +27,9 @@ pub enum CatalogError {
         context: String,
         error: summa_stream::PgWireError,
     },
+    /// The server or the role lacks something summa needs (the message says how to fix it).
+    #[error("{message}")]
+    Setup { message: String },
     #[error("stored plan of {view} v{version} cannot be read: {error}")]
     StoredPlan {
         view: String,

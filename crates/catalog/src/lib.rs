@@ -12,6 +12,7 @@ mod create;
 mod drop;
 mod error;
 mod lifecycle;
+mod preflight;
 mod records;
 mod schema;
 mod status;
@@ -23,6 +24,7 @@ pub use error::{db_message, CatalogError};
 pub use lifecycle::{
     drop_unused_streams, drop_version, gc, promote, retire, Promoted, PROMOTE_MAX_LAG_BYTES,
 };
+pub use preflight::{check_free_slot, check_server};
 pub use records::{
     list_streams, mark_broken, mark_live, stream_versions, StreamRecord, VersionRecord,
     VersionState,

@@ -50,6 +50,35 @@ CREATE TABLE IF NOT EXISTS summa.backfill_progress (
     PRIMARY KEY (view_name, version),
     FOREIGN KEY (view_name, version) REFERENCES summa.versions ON DELETE CASCADE
 );
+-- Read-your-writes: true once the alias's serving version has applied everything committed
+-- before `lsn` (false after `timeout`). Call it in its own statement, outside a REPEATABLE READ
+-- transaction: it re-reads the catalog every few milliseconds.
+CREATE OR REPLACE FUNCTION summa.wait_fresh(view text, lsn pg_lsn, timeout interval DEFAULT '10 seconds')
+RETURNS boolean LANGUAGE plpgsql AS $fn$
+DECLARE
+    deadline timestamptz := clock_timestamp() + timeout;
+    applied pg_lsn;
+BEGIN
+    LOOP
+        SELECT greatest(s.applied_lsn, r.confirmed_flush_lsn) INTO applied
+          FROM summa.views w
+          JOIN summa.versions v ON v.view_name = w.name AND v.version = w.serving_version
+          JOIN summa.streams s ON s.slot_name = v.slot_name
+          LEFT JOIN pg_replication_slots r ON r.slot_name = s.slot_name
+         WHERE w.name = view;
+        IF NOT FOUND OR applied IS NULL THEN
+            RAISE EXCEPTION 'summa.wait_fresh: no view named % with a serving version', view;
+        END IF;
+        IF applied >= lsn THEN
+            RETURN true;
+        END IF;
+        IF clock_timestamp() >= deadline THEN
+            RETURN false;
+        END IF;
+        PERFORM pg_sleep(0.005);
+    END LOOP;
+END
+$fn$;
 -- Catalogs created before versioning: add what it needs (no lock taken when up to date).
 DO $$ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'summa.versions'::regclass

@@ -118,6 +118,12 @@ const SERVER_SETTINGS: &[(&str, &str)] = &[
 impl LocalPostgres {
     /// Initialise and start a new cluster; blocks until it accepts connections.
     pub fn start() -> Result<Self, LocalPgError> {
+        Self::start_with(&[])
+    }
+
+    /// As [`LocalPostgres::start`], with `settings` overriding the defaults (tests of
+    /// misconfigured servers: `wal_level = replica`, few replication slots).
+    pub fn start_with(settings: &[(&str, &str)]) -> Result<Self, LocalPgError> {
         let bin = find_bin_dir()?;
         let as_postgres_user = is_root();
         if as_postgres_user
@@ -171,7 +177,7 @@ impl LocalPostgres {
             ]),
         )?;
         let mut conf = String::new();
-        for (k, v) in SERVER_SETTINGS {
+        for (k, v) in SERVER_SETTINGS.iter().chain(settings) {
             conf.push_str(&format!("{k} = {v}\n"));
         }
         pg.port = free_port()?;

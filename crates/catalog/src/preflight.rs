@@ -1,0 +1,81 @@
+//! What the server and the role must provide before summa can work, checked up front so each
+//! missing piece is reported with the statement that fixes it (docs/operations.md).
+
+use tokio_postgres::Client;
+
+use crate::error::{CatalogError, DbContext};
+
+fn refuse(message: String) -> CatalogError {
+    CatalogError::Setup { message }
+}
+
+/// `wal_level = logical` and a role with REPLICATION (or superuser).
+pub async fn check_server(client: &Client) -> Result<(), CatalogError> {
+    let row = client
+        .query_one(
+            "SELECT current_setting('wal_level'), current_user::text, \
+                    (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user)",
+            &[],
+        )
+        .await
+        .ctx(|| "checking the server's settings".into())?;
+    let (wal_level, role, replication): (String, String, bool) =
+        (row.get(0), row.get(1), row.get(2));
+    if wal_level != "logical" {
+        return Err(refuse(format!(
+            "wal_level is {wal_level}, but summa reads changes through logical decoding: run \
+             ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL"
+        )));
+    }
+    if !replication {
+        return Err(refuse(format!(
+            "role {role} lacks the REPLICATION attribute, which replication slots need: run \
+             ALTER ROLE {} REPLICATION; (roles and grants: docs/operations.md)",
+            summa_plan::ident::quote_ident(&role)
+        )));
+    }
+    Ok(())
+}
+
+/// A free replication slot for a new stream.
+pub async fn check_free_slot(client: &Client) -> Result<(), CatalogError> {
+    let row = client
+        .query_one(
+            "SELECT current_setting('max_replication_slots')::int, \
+                    (SELECT count(*)::int FROM pg_replication_slots)",
+            &[],
+        )
+        .await
+        .ctx(|| "counting replication slots".into())?;
+    let (max, used): (i32, i32) = (row.get(0), row.get(1));
+    if used >= max {
+        return Err(refuse(format!(
+            "all {max} replication slots are in use (max_replication_slots = {max}): drop unused \
+             ones (SELECT slot_name FROM pg_replication_slots WHERE NOT active), retire old summa \
+             versions (summa gc), or raise max_replication_slots and restart PostgreSQL"
+        )));
+    }
+    Ok(())
+}
+
+/// The role can read `table` (backfill, verify and recompute read it).
+pub async fn check_can_read(client: &Client, view: &str, table: &str) -> Result<(), CatalogError> {
+    let row = client
+        .query_one(
+            "SELECT has_table_privilege($1, 'SELECT'), current_user::text",
+            &[&table],
+        )
+        .await
+        .ctx(|| format!("checking privileges on {table}"))?;
+    let (can, role): (bool, String) = (row.get(0), row.get(1));
+    if !can {
+        return Err(CatalogError::Invalid {
+            view: view.to_string(),
+            message: format!(
+                "role {role} cannot SELECT from {table}: run GRANT SELECT ON {table} TO {};",
+                summa_plan::ident::quote_ident(&role)
+            ),
+        });
+    }
+    Ok(())
+}
