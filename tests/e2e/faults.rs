@@ -237,3 +237,30 @@ async fn a_change_that_cannot_be_applied_breaks_only_its_version() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_sidecar_stands_by_and_takes_over_when_the_first_dies() {
+    let db = TestDb::new("lease").await;
+    let client = db.client().await;
+    let mut rng = Rng::new(seed("lease"));
+    items::setup(&client, &mut rng, 100).await;
+    let (name, sql) = items::VIEWS[0];
+    db.create(name, sql);
+    let first = db.sidecar();
+    db.wait_applied().await;
+    let second = db.sidecar();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    items::run_workload(&client, &mut rng, 20, 5).await;
+    db.wait_applied().await;
+    let standby_log = second.log_text();
+    assert!(
+        standby_log.contains("standing by") && !standby_log.contains("streaming"),
+        "the second sidecar must not apply while the first holds the lease:\n{standby_log}"
+    );
+    first.kill();
+    items::run_workload(&client, &mut rng, 20, 5).await;
+    db.wait_applied().await;
+    db.assert_equal(name, sql).await;
+    let log = second.log_text();
+    assert!(log.contains("took over the lease"), "{log}");
+}

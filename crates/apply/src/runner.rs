@@ -51,6 +51,10 @@ impl RunError {
 }
 
 /// Keep every stream in the catalog applied until `shutdown` turns true.
+///
+/// One sidecar per database applies: it holds the lease (a session advisory lock on its
+/// control connection). Another one started beside it stands by and takes over within
+/// `poll_interval` once the first one's connection is gone.
 pub async fn run(
     conn: ConnInfo,
     cfg: ApplyConfig,
@@ -58,41 +62,98 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), RunError> {
     // Errors at startup (credentials, privileges, no database) are reported, not retried.
-    let mut control = Some(conn.connect("summa-control").await?);
-    if let Some(c) = &control {
-        summa_catalog::check_server(c).await?;
-        summa_catalog::install(c).await?;
-    }
-    let mut tasks: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let first = conn.connect("summa-control").await?;
+    summa_catalog::check_server(&first).await?;
+    summa_catalog::install(&first).await?;
+    let mut control = Some(first);
     let mut shutdown_watch = shutdown.clone();
-    let mut last_gc: Option<Instant> = None;
     loop {
-        // Later, a lost control connection (server restart) is re-established at the next poll;
-        // the stream tasks reconnect on their own.
+        let Some(leased) = acquire_lease(&conn, control.take(), &cfg, &mut shutdown_watch).await
+        else {
+            return Ok(());
+        };
+        if serve(&conn, &cfg, &metrics, leased, &mut shutdown_watch).await {
+            return Ok(());
+        }
+        tracing::warn!("lost the control connection (and with it the lease); re-acquiring");
+    }
+}
+
+/// Key of the lease's advisory lock (advisory locks are per database).
+const LEASE_KEY: i64 = 0x5355_4d4d_4131; // "SUMMA1"
+
+/// Wait until this process holds the lease; `None` when shutdown came first.
+async fn acquire_lease(
+    conn: &ConnInfo,
+    mut control: Option<tokio_postgres::Client>,
+    cfg: &ApplyConfig,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<tokio_postgres::Client> {
+    let mut told = false;
+    loop {
+        if *shutdown.borrow() {
+            return None;
+        }
         if control.is_none() {
             control = conn.connect("summa-control").await.ok();
         }
-        let streams = match &control {
-            Some(c) => match summa_catalog::list_streams(c).await {
-                Ok(streams) => streams,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot read the catalog; retrying");
-                    control = None;
-                    Vec::new()
-                }
-            },
-            None => Vec::new(),
-        };
-        if let Some(c) = control.as_mut() {
-            if last_gc.is_none_or(|t| t.elapsed() >= GC_INTERVAL) {
-                last_gc = Some(Instant::now());
-                match summa_catalog::gc(c, cfg.retention).await {
-                    Ok(dropped) if !dropped.is_empty() => {
-                        tracing::info!(?dropped, "dropped retired versions past their retention")
+        if let Some(c) = &control {
+            match c
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&LEASE_KEY])
+                .await
+            {
+                Ok(row) if row.get::<_, bool>(0) => {
+                    if told {
+                        tracing::info!("took over the lease: applying");
                     }
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!(error = %err, "gc failed; retrying later"),
+                    return control;
                 }
+                Ok(_) => {
+                    if !told {
+                        tracing::info!(
+                            "another sidecar holds the lease for this database; standing by"
+                        );
+                        told = true;
+                    }
+                }
+                Err(_) => control = None,
+            }
+        }
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            _ = tokio::time::sleep(cfg.poll_interval) => {}
+        }
+    }
+}
+
+/// Run stream tasks while `control` (holding the lease) lives. Returns true on shutdown,
+/// false when the control connection was lost (its tasks are stopped first).
+async fn serve(
+    conn: &ConnInfo,
+    cfg: &ApplyConfig,
+    metrics: &Arc<Metrics>,
+    mut control: tokio_postgres::Client,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let (stop_tasks, tasks_stopped) = watch::channel(false);
+    let mut tasks: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let mut last_gc: Option<Instant> = None;
+    let shut_down = loop {
+        let streams = match summa_catalog::list_streams(&control).await {
+            Ok(streams) => streams,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the catalog");
+                break false;
+            }
+        };
+        if last_gc.is_none_or(|t| t.elapsed() >= GC_INTERVAL) {
+            last_gc = Some(Instant::now());
+            match summa_catalog::gc(&mut control, cfg.retention).await {
+                Ok(dropped) if !dropped.is_empty() => {
+                    tracing::info!(?dropped, "dropped retired versions past their retention")
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "gc failed; retrying later"),
             }
         }
         for stream in streams {
@@ -102,23 +163,28 @@ pub async fn run(
             if running {
                 continue;
             }
-            let (conn, cfg, metrics, shutdown) =
-                (conn.clone(), cfg.clone(), metrics.clone(), shutdown.clone());
+            let (conn, cfg, metrics, stop) = (
+                conn.clone(),
+                cfg.clone(),
+                metrics.clone(),
+                tasks_stopped.clone(),
+            );
             let slot = stream.slot_name.clone();
             tasks.insert(
                 slot.clone(),
-                tokio::spawn(async move { stream_task(conn, cfg, metrics, shutdown, slot).await }),
+                tokio::spawn(async move { stream_task(conn, cfg, metrics, stop, slot).await }),
             );
         }
         tokio::select! {
-            _ = shutdown_watch.changed() => break,
+            _ = shutdown.changed() => break true,
             _ = tokio::time::sleep(cfg.poll_interval) => {}
         }
-    }
+    };
+    let _ = stop_tasks.send(true);
     for (_, task) in tasks {
         let _ = task.await;
     }
-    Ok(())
+    shut_down
 }
 
 /// One stream, reconnecting with backoff until shutdown or until it has nothing to maintain.
