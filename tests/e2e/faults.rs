@@ -85,6 +85,16 @@ async fn rows_written_during_backfill_are_counted_exactly_once() {
         states.iter().all(|s| s == "live"),
         "versions not live after catching up: {states:?}"
     );
+    // Every version joined the one shared stream: the snapshot slots were temporary.
+    let slots: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(slots, 1, "one replication slot for all versions");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -29,6 +29,9 @@ pub enum RunError {
     StreamEnded,
     #[error("version broken: {0}")]
     VersionBroken(String),
+    /// The stream's versions changed under an open batch; it is applied again after reload.
+    #[error("the stream's versions changed; reloading")]
+    VersionsChanged,
 }
 
 impl From<tokio_postgres::Error> for RunError {
@@ -79,8 +82,7 @@ pub async fn run(
     }
 }
 
-/// Key of the lease's advisory lock (advisory locks are per database).
-const LEASE_KEY: i64 = 0x5355_4d4d_4131; // "SUMMA1"
+use summa_catalog::SIDECAR_LEASE as LEASE_KEY;
 
 /// Wait until this process holds the lease; `None` when shutdown came first.
 async fn acquire_lease(
@@ -207,7 +209,10 @@ async fn stream_task(
                 tracing::debug!(slot, "no maintained versions on this stream");
                 return;
             }
-            Ok(SessionEnd::Reload) => attempt = 0,
+            Ok(SessionEnd::Reload) | Err(RunError::VersionsChanged) => {
+                tracing::info!(slot, "versions changed; reloading");
+                attempt = 0;
+            }
             Err(err) => {
                 if started.elapsed() > Duration::from_secs(30) {
                     attempt = 0;
@@ -253,7 +258,8 @@ async fn run_once(
 }
 
 /// Wait until every stream's slot has confirmed `lsn` (text form) or later, i.e. everything
-/// committed before `lsn` is applied. Returns false on timeout.
+/// committed before `lsn` is applied, and no joining version is still draining its pending
+/// table. Returns false on timeout.
 pub async fn wait_applied(
     client: &tokio_postgres::Client,
     lsn: &str,
@@ -264,6 +270,8 @@ pub async fn wait_applied(
         let row = client
             .query_one(
                 "SELECT count(*) FILTER (WHERE s.confirmed_flush_lsn IS NULL OR s.confirmed_flush_lsn < $1::text::pg_lsn) \
+                    + (SELECT count(*) FROM summa.versions v WHERE v.state = 'catching_up' AND to_regclass( \
+                       quote_ident(v.table_schema) || '.' || quote_ident(v.table_name || '__pending')) IS NOT NULL) \
                  FROM summa.streams st LEFT JOIN pg_replication_slots s ON s.slot_name = st.slot_name \
                  WHERE EXISTS (SELECT 1 FROM summa.versions v WHERE v.slot_name = st.slot_name AND v.state IN ('catching_up', 'live'))",
                 &[&lsn],

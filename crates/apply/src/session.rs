@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use summa_catalog::{StreamRecord, VersionRecord, VersionState};
-use summa_plan::sqlgen::MergeResult;
+use summa_plan::sqlgen::{MergeResult, Target};
 use summa_stream::pgoutput::{self, Message};
 use summa_stream::{ConnInfo, Lsn, ReplicationClient, ReplicationEvent};
 use tokio::sync::watch;
@@ -66,6 +66,12 @@ pub(crate) struct Session<'a> {
     last_generation_check: Instant,
 }
 
+/// Pending rows a joining version drains per batch (or per idle tick).
+const DRAIN_CHUNK: i64 = 20_000;
+
+/// How often an idle session drains joining versions' pending tables.
+const DRAIN_TICK: Duration = Duration::from_millis(50);
+
 /// How often an idle session checks whether its versions changed.
 const GENERATION_CHECK: Duration = Duration::from_secs(1);
 
@@ -105,6 +111,14 @@ impl<'a> Session<'a> {
                 .await?;
             v.prepare(&target).await?;
         }
+        // Versions waiting to join this stream may now take their snapshot (see
+        // `summa_catalog::create_views`): every change from here on reaches their pending table.
+        target
+            .execute(
+                "UPDATE summa.streams SET loaded_generation = $2 WHERE slot_name = $1",
+                &[&stream.slot_name, &stream.generation],
+            )
+            .await?;
         let repl = ReplicationClient::connect(conn.replication(
             &stream.slot_name,
             &stream.publication,
@@ -132,6 +146,50 @@ impl<'a> Session<'a> {
             },
             repl,
         ))
+    }
+
+    /// No source transaction is being read and no batch is pending or open.
+    fn idle(&self) -> bool {
+        self.txn.is_none() && self.batch_end.is_none() && !self.target_open
+    }
+
+    /// Drain a chunk of each joining version's pending table in a transaction of its own
+    /// (the stream's position does not move); a drained version goes live and the session
+    /// reloads it for direct application.
+    async fn drain_idle(&mut self) -> Result<(), RunError> {
+        self.begin_target().await?;
+        for i in 0..self.versions.len() {
+            if !self.versions[i].must_drain() {
+                continue;
+            }
+            let v = &mut self.versions[i];
+            match merge_version(&self.target, v, self.metrics).await {
+                Ok(0) => {}
+                Ok(negative) => {
+                    let reason = format!(
+                        "{negative} group(s) would have a negative row count while draining its pending changes; rebuild the view"
+                    );
+                    return self.abandon_batch_breaking(i, reason).await;
+                }
+                Err(err) if is_definite(&err) => {
+                    let reason = format!(
+                        "applying its pending changes failed: {}",
+                        summa_catalog::db_message(&err)
+                    );
+                    return self.abandon_batch_breaking(i, reason).await;
+                }
+                Err(err) => return Err(err.into()),
+            }
+            if self.versions[i].drained {
+                summa_catalog::mark_drained(&self.target, &self.versions[i].record, &self.slot)
+                    .await?;
+                self.versions[i].go_direct();
+                self.generation += 1;
+            }
+        }
+        self.target.batch_execute("COMMIT").await?;
+        self.target_open = false;
+        Ok(())
     }
 
     /// When the open batch must be applied: `max_batch_delay` after it opened, or as soon as
@@ -172,6 +230,9 @@ impl<'a> Session<'a> {
                 }
                 _ = sleep_until(deadline), if deadline.is_some() => {
                     self.flush(&repl).await?;
+                }
+                _ = tokio::time::sleep(DRAIN_TICK), if self.idle() && self.versions.iter().any(|v| v.must_drain()) => {
+                    self.drain_idle().await?;
                 }
                 event = repl.recv() => {
                     match event? {
@@ -316,11 +377,13 @@ impl<'a> Session<'a> {
         };
         let mut full = Vec::new();
         let mut relevant = false;
+        let lsn_text = Lsn(commit_lsn).to_string();
         for (i, v) in self.versions.iter_mut().enumerate() {
             if !is_relevant(v, rel) || commit_lsn < v.record.start_lsn {
                 continue;
             }
             relevant = true;
+            v.set_commit_lsn(&lsn_text);
             match &msg {
                 Message::Insert { new, .. } => v.insert(new),
                 Message::Update { old, new, .. } => v.update(old.as_ref(), new),
@@ -426,6 +489,16 @@ impl<'a> Session<'a> {
                 summa_catalog::mark_broken(&self.target, &v.record.view, v.record.version, reason)
                     .await?;
             }
+            if v.drained {
+                summa_catalog::mark_drained(&self.target, &v.record, &self.slot).await?;
+                // This session's own change: it goes on with the version applied directly.
+                self.generation += 1;
+            }
+        }
+        for v in &mut self.versions {
+            if v.drained {
+                v.go_direct();
+            }
         }
         let lsn_text = Lsn(end_lsn).to_string();
         let generation: i64 = self
@@ -438,7 +511,13 @@ impl<'a> Session<'a> {
             )
             .await?
             .get(0);
-        self.reload |= generation != self.generation;
+        if generation != self.generation {
+            // Versions joined, retired or were dropped since this session loaded them: apply
+            // this batch again with the new set (nothing of it is acknowledged).
+            self.target.batch_execute("ROLLBACK").await?;
+            self.target_open = false;
+            return Err(RunError::VersionsChanged);
+        }
         self.target.batch_execute("COMMIT").await?;
         self.target_open = false;
         // Acknowledge only what is now durable in the target.
@@ -482,16 +561,18 @@ fn is_definite(err: &tokio_postgres::Error) -> bool {
         .unwrap_or(false)
 }
 
-/// Ship rows into the version's staging table.
+/// Ship rows into the version's staging table (or, for a joining version, its pending table).
 async fn stage(
     target: &Client,
     v: &VersionRuntime,
     rows: &crate::batch::SignedRows,
 ) -> Result<(), tokio_postgres::Error> {
     target.batch_execute(&v.sql_settings).await?;
-    target
-        .execute(&v.stmts().stage_rows, &rows.params())
-        .await?;
+    let stmt = match &v.stmts().insert_pending {
+        Some(insert) => insert,
+        None => &v.stmts().stage_rows,
+    };
+    target.execute(stmt, &rows.params()).await?;
     Ok(())
 }
 
@@ -504,6 +585,25 @@ async fn merge_version(
     metrics: &Metrics,
 ) -> Result<i64, tokio_postgres::Error> {
     target.batch_execute(&v.sql_settings).await?;
+    if let Some(start) = v.pending {
+        // A joining version: record the rows, then drain the oldest pending chunk (from the
+        // consistent point on) through the staging table.
+        if !v.rows.is_empty() {
+            let rows = v.rows.take();
+            let insert = v.stmts().insert_pending.as_ref().expect("prepared");
+            target.execute(insert, &rows.params()).await?;
+        }
+        v.staged_chunks = 0;
+        let Some(start) = start else {
+            return Ok(0);
+        };
+        let drain = v.stmts().drain_pending.as_ref().expect("prepared");
+        let chunk = DRAIN_CHUNK;
+        target
+            .execute(drain, &[&chunk, &Lsn(start).to_string()])
+            .await?;
+        v.staged_chunks = 1;
+    }
     let row = if v.staged_chunks == 0 {
         let rows = v.rows.take();
         target
@@ -537,6 +637,14 @@ async fn merge_version(
     if let (Some(stmt), false) = (&stmts.recompute, result.recompute.is_empty()) {
         target.execute(stmt, &[&result.recompute]).await?;
         metrics.record_recomputes(result.recompute.len() as u64);
+    }
+    if v.must_drain() {
+        let pending = Target::new(&v.record.table_schema, &v.record.table_name).pending();
+        let left: bool = target
+            .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {pending})"), &[])
+            .await?
+            .get(0);
+        v.drained = !left;
     }
     Ok(0)
 }

@@ -1,6 +1,6 @@
 //! One maintained version inside a stream session: turns decoded changes into signed rows.
 
-use summa_catalog::VersionRecord;
+use summa_catalog::{VersionRecord, VersionState};
 use summa_plan::ident::quote_ident;
 use summa_plan::sqlgen::{self, Target};
 use summa_stream::pgoutput::{Datum, OldKind, Relation, Tuple};
@@ -22,6 +22,13 @@ pub struct VersionRuntime {
     pub broken: Option<String>,
     /// Applies the version's pinned settings to the open transaction.
     pub sql_settings: String,
+    /// Joining the shared stream: rows go to the pending table (`Some`), drained from the
+    /// consistent point on once it is known (`Some(Some(c))`).
+    pub pending: Option<Option<u64>>,
+    /// Commit LSN of the transaction being read (recorded with pending rows).
+    lsn: String,
+    /// The pending table was found empty after a drain: the version can go live.
+    pub drained: bool,
     /// The version's statements, prepared on the session's target connection.
     prepared: Option<Prepared>,
 }
@@ -36,16 +43,27 @@ pub struct Prepared {
     pub recompute: Option<tokio_postgres::Statement>,
     /// Per value table: removes values whose multiplicity reached 0.
     pub delete_spent: Vec<tokio_postgres::Statement>,
+    /// Joining versions: record rows in the pending table; move a chunk into staging.
+    pub insert_pending: Option<tokio_postgres::Statement>,
+    pub drain_pending: Option<tokio_postgres::Statement>,
 }
 
 impl VersionRuntime {
     pub fn new(record: VersionRecord, index: usize) -> Self {
         let plan = &record.plan;
         let staging = format!("pg_temp.{}", quote_ident(&format!("summa_staging_{index}")));
+        let pending = record
+            .pending
+            .then(|| (record.state == VersionState::CatchingUp).then_some(record.start_lsn));
+        // A joining version's rows carry their commit LSN as a leading column.
+        let width = plan.shipped.len() + usize::from(pending.is_some());
         VersionRuntime {
             sql_settings: plan.settings.set_local_sql(),
             prepared: None,
-            rows: SignedRows::new(plan.shipped.len()),
+            pending,
+            lsn: String::new(),
+            drained: false,
+            rows: SignedRows::new(width),
             positions: None,
             keys_only: false,
             staged_chunks: 0,
@@ -74,6 +92,22 @@ impl VersionRuntime {
                     .await?,
             );
         }
+        let (insert_pending, drain_pending) = if self.pending.is_some() {
+            (
+                Some(
+                    client
+                        .prepare(&sqlgen::insert_pending(plan, &target))
+                        .await?,
+                ),
+                Some(
+                    client
+                        .prepare(&sqlgen::drain_pending(plan, &target, &self.staging))
+                        .await?,
+                ),
+            )
+        } else {
+            (None, None)
+        };
         self.prepared = Some(Prepared {
             merge_rows: client
                 .prepare(&sqlgen::merge_changes(plan, &target))
@@ -89,6 +123,8 @@ impl VersionRuntime {
                 .await?,
             recompute,
             delete_spent,
+            insert_pending,
+            drain_pending,
         });
         Ok(())
     }
@@ -104,7 +140,38 @@ impl VersionRuntime {
     }
 
     pub fn has_work(&self) -> bool {
-        !self.rows.is_empty() || self.staged_chunks > 0
+        !self.rows.is_empty() || self.staged_chunks > 0 || self.must_drain()
+    }
+
+    /// A joining version whose consistent point is known and whose pending table may hold rows.
+    pub fn must_drain(&self) -> bool {
+        matches!(self.pending, Some(Some(_))) && !self.drained
+    }
+
+    /// The pending table is drained (and dropped): apply changes directly from now on.
+    pub fn go_direct(&mut self) {
+        tracing::info!(view = %self.record.view, version = self.record.version, "pending changes drained: live");
+        self.pending = None;
+        self.drained = false;
+        self.rows = SignedRows::new(self.record.plan.shipped.len());
+    }
+
+    /// The commit LSN of the transaction whose changes follow.
+    pub fn set_commit_lsn(&mut self, lsn: &str) {
+        if self.pending.is_some() {
+            self.lsn = lsn.to_string();
+        }
+    }
+
+    fn push(&mut self, sign: i16, values: Vec<Option<String>>) {
+        if self.pending.is_some() {
+            let mut with_lsn = Vec::with_capacity(values.len() + 1);
+            with_lsn.push(Some(self.lsn.clone()));
+            with_lsn.extend(values);
+            self.rows.push(sign, with_lsn);
+        } else {
+            self.rows.push(sign, values);
+        }
     }
 
     /// A (new) Relation message for the source: map shipped columns by name and type.
@@ -185,7 +252,7 @@ impl VersionRuntime {
 
     pub fn insert(&mut self, new: &Tuple) {
         if let Some(values) = self.pick(new, None) {
-            self.rows.push(1, values);
+            self.push(1, values);
         }
     }
 
@@ -200,14 +267,14 @@ impl VersionRuntime {
             return;
         };
         if before != after {
-            self.rows.push(-1, before);
-            self.rows.push(1, after);
+            self.push(-1, before);
+            self.push(1, after);
         }
     }
 
     pub fn delete(&mut self, old: &(OldKind, Tuple)) {
         if let Some(before) = self.old_values(Some(old), None, "DELETE") {
-            self.rows.push(-1, before);
+            self.push(-1, before);
         }
     }
 }

@@ -21,6 +21,7 @@ use summa_stream::{create_slot_with_snapshot, ConnInfo};
 use tokio_postgres::Client;
 
 use crate::error::{db_message, CatalogError, DbContext};
+use crate::SIDECAR_LEASE;
 
 #[derive(Debug, Clone)]
 pub struct ViewSpec {
@@ -153,7 +154,19 @@ pub async fn create_views(
             return Err(err);
         }
     };
-    match backfill_all(conn, client, &pending, opts, &slot).await {
+    let feed = match shared_stream(client).await {
+        Ok(None) => Ok(Feed::NewStream),
+        Ok(Some(shared)) => join_shared(client, &pending, opts, shared).await,
+        Err(err) => Err(err),
+    };
+    let feed = match feed {
+        Ok(feed) => feed,
+        Err(err) => {
+            cleanup(client, &pending, opts, None).await;
+            return Err(err);
+        }
+    };
+    match backfill_all(conn, client, &pending, opts, &slot, &feed).await {
         Ok(created) => Ok(created),
         Err(err) => {
             cleanup(client, &pending, opts, Some(&slot)).await;
@@ -280,31 +293,187 @@ async fn register(
     Ok(out)
 }
 
+/// Where the new versions' changes come from after their snapshot.
+enum Feed {
+    /// No shared stream yet: the new slot (and its publication) becomes it.
+    NewStream,
+    /// The shared stream records the sources' changes in the versions' pending tables; the
+    /// new slot is temporary and only exports the snapshot.
+    Join {
+        slot: String,
+        publication: String,
+        /// This connection holds the sidecars' lease until the snapshot exists.
+        leased: bool,
+    },
+}
+
+/// The stream new versions join, if there is one.
+async fn shared_stream(client: &Client) -> Result<Option<(String, String)>, CatalogError> {
+    Ok(client
+        .query_opt(
+            "SELECT slot_name, publication FROM summa.streams WHERE shared",
+            &[],
+        )
+        .await
+        .ctx(|| "finding the shared stream".into())?
+        .map(|r| (r.get(0), r.get(1))))
+}
+
+/// Attach the new versions to the shared stream before their snapshot is taken: pending
+/// tables, sources added to its publication, and (when a sidecar streams it) wait until its
+/// session has loaded them, so every change after that point reaches a pending table and
+/// everything before it is in the snapshot.
+async fn join_shared(
+    client: &mut Client,
+    pending: &[Pending],
+    opts: &CreateOptions,
+    (slot, publication): (String, String),
+) -> Result<Feed, CatalogError> {
+    let tx = client
+        .transaction()
+        .await
+        .ctx(|| format!("joining stream {slot}"))?;
+    for p in pending {
+        let target = Target::new(&opts.schema, &p.table_name);
+        tx.batch_execute(&sqlgen::create_pending(&p.plan, &target))
+            .await
+            .ctx(|| {
+                format!(
+                    "creating the pending table of {} v{}",
+                    p.spec.name, p.version
+                )
+            })?;
+        tx.execute(
+            "UPDATE summa.versions SET slot_name = $3 WHERE view_name = $1 AND version = $2",
+            &[&p.spec.name, &p.version, &slot],
+        )
+        .await
+        .ctx(|| format!("attaching {} v{} to {slot}", p.spec.name, p.version))?;
+        let member: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = $1 \
+                 AND schemaname = $2 AND tablename = $3)",
+                &[&publication, &p.plan.source_schema, &p.plan.source_table],
+            )
+            .await
+            .ctx(|| format!("reading publication {publication}"))?
+            .get(0);
+        if !member {
+            tx.batch_execute(&format!(
+                "ALTER PUBLICATION {} ADD TABLE {}",
+                quote_ident(&publication),
+                p.plan.source_qualified()
+            ))
+            .await
+            .ctx(|| {
+                format!(
+                    "adding {} to publication {publication}",
+                    p.plan.source_qualified()
+                )
+            })?;
+        }
+    }
+    let generation: i64 = tx
+        .query_one(
+            "UPDATE summa.streams SET generation = generation + 1 WHERE slot_name = $1 RETURNING generation",
+            &[&slot],
+        )
+        .await
+        .ctx(|| format!("joining stream {slot}"))?
+        .get(0);
+    tx.commit().await.ctx(|| format!("joining stream {slot}"))?;
+    let leased = wait_until_loaded(client, &slot, generation).await?;
+    Ok(Feed::Join {
+        slot,
+        publication,
+        leased,
+    })
+}
+
+/// The snapshot of a joining version may be taken once no session can still apply the
+/// shared stream with the version set from before it joined: either the running sidecar's
+/// session has loaded `generation`, or no sidecar runs, and then this connection takes the
+/// sidecars' lease until the snapshot exists (returns true; see [`release_lease`]), so none
+/// starts with the old set in between.
+async fn wait_until_loaded(
+    client: &Client,
+    slot: &str,
+    generation: i64,
+) -> Result<bool, CatalogError> {
+    let started = Instant::now();
+    loop {
+        let row = client
+            .query_one(
+                "SELECT loaded_generation >= $2, pg_try_advisory_lock($3) FROM summa.streams WHERE slot_name = $1",
+                &[&slot, &generation, &SIDECAR_LEASE],
+            )
+            .await
+            .ctx(|| format!("waiting for the sidecar on {slot}"))?;
+        let (loaded, leased): (bool, bool) = (row.get(0), row.get(1));
+        if loaded {
+            if leased {
+                release_lease(client).await;
+            }
+            return Ok(false);
+        }
+        if leased {
+            return Ok(true);
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(CatalogError::Setup {
+                message: format!(
+                    "the sidecar streaming {slot} did not pick up the new version within 60 s; is it stuck (see its log)?"
+                ),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn release_lease(client: &Client) {
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&SIDECAR_LEASE])
+        .await;
+}
+
 async fn backfill_all(
     conn: &ConnInfo,
     client: &mut Client,
     pending: &[Pending],
     opts: &CreateOptions,
     slot: &str,
+    feed: &Feed,
 ) -> Result<Vec<CreatedVersion>, CatalogError> {
-    let slot = slot.to_string();
-    let mut tables: Vec<String> = pending.iter().map(|p| p.plan.source_qualified()).collect();
-    tables.sort();
-    tables.dedup();
-    client
-        .batch_execute(&format!(
-            "CREATE PUBLICATION {} FOR TABLE {}",
-            quote_ident(&slot),
-            tables.join(", ")
-        ))
-        .await
-        .ctx(|| format!("creating publication {slot}"))?;
-    let exported = create_slot_with_snapshot(conn, &slot, &slot)
-        .await
-        .map_err(|error| CatalogError::Replication {
-            context: format!("creating replication slot {slot}"),
-            error,
-        })?;
+    let (stream_slot, publication, temporary) = match feed {
+        Feed::NewStream => {
+            let mut tables: Vec<String> =
+                pending.iter().map(|p| p.plan.source_qualified()).collect();
+            tables.sort();
+            tables.dedup();
+            client
+                .batch_execute(&format!(
+                    "CREATE PUBLICATION {} FOR TABLE {}",
+                    quote_ident(slot),
+                    tables.join(", ")
+                ))
+                .await
+                .ctx(|| format!("creating publication {slot}"))?;
+            (slot.to_string(), slot.to_string(), false)
+        }
+        Feed::Join {
+            slot, publication, ..
+        } => (slot.clone(), publication.clone(), true),
+    };
+    let snapshot_slot = slot.to_string();
+    let slot = stream_slot;
+    let exported = create_slot_with_snapshot(conn, &snapshot_slot, &publication, temporary).await;
+    if let Feed::Join { leased: true, .. } = feed {
+        release_lease(client).await;
+    }
+    let exported = exported.map_err(|error| CatalogError::Replication {
+        context: format!("creating replication slot {slot}"),
+        error,
+    })?;
     let start = exported.consistent_point.to_string();
     tracing::info!(slot, consistent_point = %start, "slot created; backfilling from its snapshot");
 
@@ -319,12 +488,15 @@ async fn backfill_all(
     ))
     .await
     .ctx(|| "importing the slot's snapshot".into())?;
-    tx.execute(
-        "INSERT INTO summa.streams (slot_name, publication, applied_lsn) VALUES ($1, $1, $2::text::pg_lsn)",
-        &[&slot, &start],
-    )
-    .await
-    .ctx(|| format!("recording stream {slot}"))?;
+    if let Feed::NewStream = feed {
+        tx.execute(
+            "INSERT INTO summa.streams (slot_name, publication, applied_lsn, shared) \
+             VALUES ($1, $1, $2::text::pg_lsn, true)",
+            &[&slot, &start],
+        )
+        .await
+        .ctx(|| format!("recording stream {slot}"))?;
+    }
     // A second connection reports progress while the backfill's transaction is open.
     let progress = conn.connect("summa-progress").await.ok();
     let mut created = Vec::new();
@@ -377,6 +549,16 @@ async fn backfill_all(
     }
     tx.commit().await.ctx(|| "committing the backfill".into())?;
     drop(exported);
+    if let Feed::Join { slot, .. } = feed {
+        // The shared stream's session learns the consistent point and starts draining.
+        client
+            .execute(
+                "UPDATE summa.streams SET generation = generation + 1 WHERE slot_name = $1",
+                &[slot],
+            )
+            .await
+            .ctx(|| format!("telling the sidecar on {slot}"))?;
+    }
     Ok(created)
 }
 
@@ -484,6 +666,13 @@ async fn backfill_one(
 /// Best-effort removal of what a failed create left: tables, catalog rows, its slot and
 /// publication (named `slot`).
 async fn cleanup(client: &Client, pending: &[Pending], opts: &CreateOptions, slot: Option<&str>) {
+    // A sidecar that loaded the versions (joining the shared stream) lets go of them.
+    let _ = client
+        .execute(
+            "UPDATE summa.streams SET generation = generation + 1 WHERE shared",
+            &[],
+        )
+        .await;
     for p in pending {
         let target = Target::new(&opts.schema, &p.table_name);
         for stmt in sqlgen::drop_objects(&p.plan, &target) {

@@ -18,6 +18,10 @@ mod schema;
 mod status;
 mod verify;
 
+/// Advisory lock key of the sidecars' lease (one applying sidecar per database; advisory
+/// locks are per database). `summa create` takes it briefly when no sidecar runs.
+pub const SIDECAR_LEASE: i64 = 0x5355_4d4d_4131; // "SUMMA1"
+
 pub use create::{create_views, CreateOptions, CreatedVersion, ViewSpec};
 pub use drop::drop_view;
 pub use error::{db_message, CatalogError};
@@ -26,8 +30,8 @@ pub use lifecycle::{
 };
 pub use preflight::{check_free_slot, check_server};
 pub use records::{
-    list_streams, mark_broken, mark_live, stream_versions, StreamRecord, VersionRecord,
-    VersionState,
+    list_streams, mark_broken, mark_drained, mark_live, stream_versions, StreamRecord,
+    VersionRecord, VersionState,
 };
 pub use schema::install;
 pub use status::{status, StatusRow};

@@ -32,6 +32,8 @@ pub struct StreamRecord {
     /// Bumped whenever the set of versions the stream feeds changes (retire, drop, create):
     /// a running session reloads when it sees a new value.
     pub generation: i64,
+    /// New versions join this stream.
+    pub shared: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -42,8 +44,12 @@ pub struct VersionRecord {
     pub table_schema: String,
     pub table_name: String,
     pub plan: MaintenancePlan,
-    /// Changes committed at or after this LSN are not in the backfill and must be applied.
+    /// Changes committed at or after this LSN are not in the backfill and must be applied
+    /// (0 while a version joining the shared stream is still backfilling).
     pub start_lsn: u64,
+    /// The version joins the shared stream: its changes go through its pending table until
+    /// that is drained (`summa_plan::sqlgen::drain_pending`).
+    pub pending: bool,
 }
 
 impl VersionRecord {
@@ -59,7 +65,7 @@ impl VersionRecord {
 pub async fn list_streams(client: &impl GenericClient) -> Result<Vec<StreamRecord>, CatalogError> {
     let rows = client
         .query(
-            "SELECT slot_name, publication, (applied_lsn - '0/0')::bigint, generation FROM summa.streams ORDER BY slot_name",
+            "SELECT slot_name, publication, (applied_lsn - '0/0')::bigint, generation, shared FROM summa.streams ORDER BY slot_name",
             &[],
         )
         .await
@@ -71,11 +77,13 @@ pub async fn list_streams(client: &impl GenericClient) -> Result<Vec<StreamRecor
             publication: r.get(1),
             applied_lsn: r.get::<_, i64>(2) as u64,
             generation: r.get(3),
+            shared: r.get(4),
         })
         .collect())
 }
 
-/// Versions fed by `slot` that are being maintained (catching up or live).
+/// Versions fed by `slot` that are being maintained (catching up or live), and versions
+/// joining it whose changes it records while they backfill.
 pub async fn stream_versions(
     client: &impl GenericClient,
     slot: &str,
@@ -83,8 +91,10 @@ pub async fn stream_versions(
     let rows = client
         .query(
             "SELECT view_name, version, state, table_schema, table_name, plan, \
-                    (start_lsn - '0/0')::bigint \
-             FROM summa.versions WHERE slot_name = $1 AND state IN ('catching_up', 'live') \
+                    coalesce((start_lsn - '0/0')::bigint, 0), \
+                    state <> 'live' AND to_regclass(quote_ident(table_schema) || '.' \
+                        || quote_ident(table_name || '__pending')) IS NOT NULL \
+             FROM summa.versions WHERE slot_name = $1 AND state IN ('backfilling', 'catching_up', 'live') \
              ORDER BY view_name, version",
             &[&slot],
         )
@@ -108,6 +118,7 @@ pub async fn stream_versions(
                 table_name: r.get(4),
                 plan,
                 start_lsn: r.get::<_, i64>(6) as u64,
+                pending: r.get(7),
             })
         })
         .collect()
@@ -131,14 +142,45 @@ pub async fn mark_broken(
     Ok(())
 }
 
-/// `catching_up` versions of `slot` become `live` (the stream has reached the WAL's end).
+/// `catching_up` versions of `slot` become `live` (the stream has reached the WAL's end);
+/// versions still draining a pending table wait for [`mark_drained`].
 pub async fn mark_live(client: &impl GenericClient, slot: &str) -> Result<u64, CatalogError> {
     client
         .execute(
             "UPDATE summa.versions SET state = 'live', updated_at = now() \
-             WHERE slot_name = $1 AND state = 'catching_up'",
+             WHERE slot_name = $1 AND state = 'catching_up' AND to_regclass(quote_ident(table_schema) \
+                 || '.' || quote_ident(table_name || '__pending')) IS NULL",
             &[&slot],
         )
         .await
         .ctx(|| format!("marking versions of {slot} live"))
+}
+
+/// A joining version drained its pending table: drop it, the version is live, and the
+/// stream's session reloads it for direct application. Run inside the caller's transaction.
+pub async fn mark_drained(
+    client: &impl GenericClient,
+    record: &VersionRecord,
+    slot: &str,
+) -> Result<(), CatalogError> {
+    let target = summa_plan::sqlgen::Target::new(&record.table_schema, &record.table_name);
+    client
+        .batch_execute(&format!("DROP TABLE {}", target.pending()))
+        .await
+        .ctx(|| format!("dropping the pending table of {}", record.label()))?;
+    client
+        .execute(
+            "UPDATE summa.versions SET state = 'live', updated_at = now() WHERE view_name = $1 AND version = $2",
+            &[&record.view, &record.version],
+        )
+        .await
+        .ctx(|| format!("marking {} live", record.label()))?;
+    client
+        .execute(
+            "UPDATE summa.streams SET generation = generation + 1 WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await
+        .ctx(|| format!("marking {} live", record.label()))?;
+    Ok(())
 }

@@ -14,6 +14,10 @@ CREATE TABLE IF NOT EXISTS summa.streams (
     applied_commit_time timestamptz,
     applied_at timestamptz NOT NULL DEFAULT now(),
     generation bigint NOT NULL DEFAULT 0,
+    -- The generation a running session has loaded (new versions wait for it).
+    loaded_generation bigint NOT NULL DEFAULT 0,
+    -- The one stream new versions join (a version's own slot only exports its snapshot).
+    shared boolean NOT NULL DEFAULT false,
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE IF NOT EXISTS summa.views (
@@ -81,15 +85,21 @@ END
 $fn$;
 -- Catalogs created before versioning: add what it needs (no lock taken when up to date).
 DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'summa.streams'::regclass
+                   AND attname = 'shared') THEN
+        ALTER TABLE summa.streams ADD COLUMN IF NOT EXISTS generation bigint NOT NULL DEFAULT 0;
+        ALTER TABLE summa.streams ADD COLUMN loaded_generation bigint NOT NULL DEFAULT 0;
+        ALTER TABLE summa.streams ADD COLUMN shared boolean NOT NULL DEFAULT false;
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'summa.versions'::regclass
                    AND attname = 'retired_at') THEN
-        ALTER TABLE summa.streams ADD COLUMN generation bigint NOT NULL DEFAULT 0;
         ALTER TABLE summa.versions ADD COLUMN retired_at timestamptz;
         ALTER TABLE summa.versions DROP CONSTRAINT IF EXISTS versions_state_check;
         ALTER TABLE summa.versions ADD CONSTRAINT versions_state_check
             CHECK (state IN ('backfilling', 'catching_up', 'live', 'broken', 'retired'));
     END IF;
 END $$;
+CREATE UNIQUE INDEX IF NOT EXISTS streams_one_shared ON summa.streams ((true)) WHERE shared;
 "#;
 
 /// Create the `summa` schema and its tables if they do not exist.

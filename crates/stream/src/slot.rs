@@ -18,10 +18,13 @@ pub struct ExportedSlot {
     pub snapshot_name: String,
 }
 
+/// Create `slot` (a `temporary` one is dropped by the server when the session ends: it only
+/// exports the snapshot of a version joining the shared stream).
 pub async fn create_slot_with_snapshot(
     conn: &ConnInfo,
     slot: &str,
     publication: &str,
+    temporary: bool,
 ) -> Result<ExportedSlot, PgWireError> {
     let mut session =
         ReplicationClient::connect_gated(conn.replication(slot, publication, Lsn(0))).await?;
@@ -29,7 +32,8 @@ pub async fn create_slot_with_snapshot(
     // callers build it with `summa_catalog` naming rules.
     let rows = session
         .simple_query(&format!(
-            "CREATE_REPLICATION_SLOT {slot} LOGICAL pgoutput (SNAPSHOT 'export')"
+            "CREATE_REPLICATION_SLOT {slot}{} LOGICAL pgoutput (SNAPSHOT 'export')",
+            if temporary { " TEMPORARY" } else { "" }
         ))
         .await?;
     let row = rows

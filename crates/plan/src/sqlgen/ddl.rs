@@ -102,6 +102,7 @@ pub fn drop_objects(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
     let mut stmts: Vec<String> = (0..plan.value_tables.len())
         .map(|i| format!("DROP TABLE IF EXISTS {}", target.values(i)))
         .collect();
+    stmts.push(format!("DROP TABLE IF EXISTS {}", target.pending()));
     stmts.push(format!("DROP TABLE IF EXISTS {}", target.table()));
     stmts
 }

@@ -6,6 +6,7 @@
 
 mod ddl;
 mod merge;
+mod pending;
 mod read;
 
 pub use ddl::{create_objects, drop_objects};
@@ -13,6 +14,7 @@ pub use merge::{
     backfill_chunk, create_staging, delete_empty_groups, delete_spent_values, merge_changes,
     merge_staged, recompute_extremes, stage_rows, MergeResult,
 };
+pub use pending::{create_pending, drain_pending, insert_pending};
 pub use read::{alias_view, serving_select, source_blocks, verify_diff};
 
 use crate::ident::{qualified, quote_ident};
@@ -51,9 +53,18 @@ impl Target {
         qualified(&self.schema, &self.values_name(i))
     }
 
+    fn pending_name(&self) -> String {
+        format!("{}__pending", self.table)
+    }
+
+    /// The pending table of a version joining the shared stream, quoted.
+    pub fn pending(&self) -> String {
+        qualified(&self.schema, &self.pending_name())
+    }
+
     /// Every object name the version creates; each must fit Postgres' 63-byte identifiers.
     pub fn names(&self, plan: &MaintenancePlan) -> Vec<String> {
-        let mut names = vec![self.table.clone()];
+        let mut names = vec![self.table.clone(), self.pending_name()];
         names.extend((0..plan.value_tables.len()).map(|i| self.values_name(i)));
         names
     }
