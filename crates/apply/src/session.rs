@@ -148,6 +148,22 @@ impl<'a> Session<'a> {
         ))
     }
 
+    /// An idle session notices changed versions (retire, drop, a version joining) within
+    /// [`GENERATION_CHECK`], keepalives or not.
+    async fn check_generation(&mut self) -> Result<(), RunError> {
+        self.last_generation_check = Instant::now();
+        let generation: i64 = self
+            .target
+            .query_one(
+                "SELECT generation FROM summa.streams WHERE slot_name = $1",
+                &[&self.slot],
+            )
+            .await?
+            .get(0);
+        self.reload |= generation != self.generation;
+        Ok(())
+    }
+
     /// No source transaction is being read and no batch is pending or open.
     fn idle(&self) -> bool {
         self.txn.is_none() && self.batch_end.is_none() && !self.target_open
@@ -234,6 +250,9 @@ impl<'a> Session<'a> {
                 _ = tokio::time::sleep(DRAIN_TICK), if self.idle() && self.versions.iter().any(|v| v.must_drain()) => {
                     self.drain_idle().await?;
                 }
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(self.last_generation_check + GENERATION_CHECK)), if self.idle() => {
+                    self.check_generation().await?;
+                }
                 event = repl.recv() => {
                     match event? {
                         None => return Err(RunError::StreamEnded),
@@ -307,18 +326,6 @@ impl<'a> Session<'a> {
                 if self.txn.is_none() && self.batch_end.is_none() && !self.target_open =>
             {
                 repl.update_applied_lsn(wal_end);
-                if self.last_generation_check.elapsed() >= GENERATION_CHECK {
-                    self.last_generation_check = Instant::now();
-                    let generation: i64 = self
-                        .target
-                        .query_one(
-                            "SELECT generation FROM summa.streams WHERE slot_name = $1",
-                            &[&self.slot],
-                        )
-                        .await?
-                        .get(0);
-                    self.reload |= generation != self.generation;
-                }
                 if self.catching_up {
                     summa_catalog::mark_live(&self.target, &self.slot).await?;
                     self.catching_up = false;

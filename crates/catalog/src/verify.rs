@@ -3,6 +3,9 @@
 //! are compared with a relative tolerance, since incremental sums round differently from a
 //! full recompute.
 
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
 use summa_plan::sqlgen::{self, Target};
 use summa_plan::MaintenancePlan;
 use tokio_postgres::Client;
@@ -19,6 +22,8 @@ pub struct VerifyReport {
     pub differences: Vec<(String, String)>,
     /// Pairs of rows that differ only in float columns within the tolerance.
     pub within_tolerance: usize,
+    /// Groups that differed at first but not after the stream applied what was in flight.
+    pub unsettled: usize,
 }
 
 impl VerifyReport {
@@ -27,12 +32,66 @@ impl VerifyReport {
     }
 }
 
+/// Rounds of comparison at most: a group must differ in each to be reported.
+const ROUNDS: usize = 3;
+/// How long a recheck waits for the stream to apply what the previous round's snapshot saw.
+const RECHECK_WAIT: Duration = Duration::from_secs(20);
+
 /// Compare a version's table (the groups its alias serves) with the plan's SELECT.
+///
+/// With writers running, the summary (as of the stream's applied position) and the source
+/// (as of the comparison's snapshot) can differ by changes still in flight. So a group that
+/// differs is compared again once the stream has applied everything the previous snapshot
+/// saw; only groups that differ in every round are reported (`unsettled` counts those that
+/// stopped differing).
 pub async fn verify_version(
     client: &mut Client,
     plan: &MaintenancePlan,
     target: &Target,
 ) -> Result<VerifyReport, CatalogError> {
+    let float_cols: Vec<String> = plan
+        .float_outputs()
+        .into_iter()
+        .map(|i| plan.outputs[i].name.clone())
+        .collect();
+    let mut persistent: Option<BTreeSet<String>> = None;
+    let mut report = VerifyReport::default();
+    let mut first_round_groups = 0;
+    for round in 0..ROUNDS {
+        let (mut differences, wal) = compare_once(client, plan, target).await?;
+        report.within_tolerance = if float_cols.is_empty() {
+            0
+        } else {
+            pair_within_tolerance(&mut differences, &float_cols)
+        };
+        let groups: BTreeSet<String> = differences
+            .iter()
+            .map(|(_, row)| group_of(plan, row))
+            .collect();
+        if round == 0 {
+            first_round_groups = groups.len();
+        }
+        let still: BTreeSet<String> = match persistent.take() {
+            None => groups,
+            Some(before) => before.intersection(&groups).cloned().collect(),
+        };
+        differences.retain(|(_, row)| still.contains(&group_of(plan, row)));
+        report.differences = differences;
+        if still.is_empty() || round + 1 == ROUNDS || !stream_applied(client, target, &wal).await? {
+            report.unsettled = first_round_groups.saturating_sub(still.len());
+            return Ok(report);
+        }
+        persistent = Some(still);
+    }
+    Ok(report)
+}
+
+/// One comparison in a REPEATABLE READ snapshot; also returns the snapshot's WAL position.
+async fn compare_once(
+    client: &mut Client,
+    plan: &MaintenancePlan,
+    target: &Target,
+) -> Result<(Vec<(String, String)>, String), CatalogError> {
     let relation = target.table();
     let tx = client
         .transaction()
@@ -44,26 +103,66 @@ pub async fn verify_version(
     tx.batch_execute(&plan.settings.set_local_sql())
         .await
         .ctx(|| "applying pinned settings".into())?;
+    let wal: String = tx
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .ctx(|| "reading the WAL position".into())?
+        .get(0);
     let rows = tx
         .query(&sqlgen::verify_diff(plan, target, MAX_REPORTED), &[])
         .await
         .ctx(|| format!("comparing {relation} with its SELECT"))?;
     tx.rollback().await.ctx(|| "ending verification".into())?;
-    let mut differences: Vec<(String, String)> =
-        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    let float_cols: Vec<String> = plan
-        .float_outputs()
-        .into_iter()
-        .map(|i| plan.outputs[i].name.clone())
-        .collect();
-    let mut within_tolerance = 0;
-    if !float_cols.is_empty() {
-        within_tolerance = pair_within_tolerance(&mut differences, &float_cols);
+    Ok((rows.iter().map(|r| (r.get(0), r.get(1))).collect(), wal))
+}
+
+/// Wait until the version's stream has applied (or acknowledged as irrelevant) `wal`; false
+/// when it does not within [`RECHECK_WAIT`] (no sidecar running).
+async fn stream_applied(client: &Client, target: &Target, wal: &str) -> Result<bool, CatalogError> {
+    let started = Instant::now();
+    while started.elapsed() < RECHECK_WAIT {
+        let done: Option<bool> = client
+            .query_one(
+                "SELECT greatest(s.applied_lsn, r.confirmed_flush_lsn) >= $3::text::pg_lsn \
+                 FROM summa.versions v JOIN summa.streams s ON s.slot_name = v.slot_name \
+                 LEFT JOIN pg_replication_slots r ON r.slot_name = s.slot_name \
+                 WHERE v.table_schema = $1 AND v.table_name = $2",
+                &[&target.schema, &target.table, &wal],
+            )
+            .await
+            .ctx(|| "reading the stream's position".into())?
+            .get(0);
+        if done == Some(true) {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok(VerifyReport {
-        differences,
-        within_tolerance,
-    })
+    Ok(false)
+}
+
+/// A difference's group: its key columns when the SELECT outputs every key, else the row.
+fn group_of(plan: &MaintenancePlan, row: &str) -> String {
+    let stored: Vec<&str> = plan
+        .keys
+        .iter()
+        .filter_map(|k| {
+            plan.outputs
+                .iter()
+                .find(|o| o.generated.is_none() && o.name == k.column)
+                .map(|o| o.name.as_str())
+        })
+        .collect();
+    if stored.len() < plan.keys.len() {
+        return row.to_string();
+    }
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(row) else {
+        return row.to_string();
+    };
+    let key: Vec<String> = stored
+        .iter()
+        .map(|name| map.get(*name).map(|v| v.to_string()).unwrap_or_default())
+        .collect();
+    key.join("\u{1f}")
 }
 
 /// Remove pairs (one from each side) equal except for floats within the tolerance.
