@@ -68,9 +68,60 @@ async fn stop_sidecar(
     Ok(())
 }
 
+/// Five linear views over `orders` for the shared-stream measurement (V1 first).
+const FIVE: [(&str, &str); 5] = [
+    ("bench_v1", workload::V1),
+    ("bench_v2_linear", workload::V2_LINEAR),
+    ("bench_paid", "SELECT customer_id, count(*), sum(amount) FROM orders WHERE status = 'paid' GROUP BY customer_id"),
+    ("bench_region", "SELECT region_id, count(*), sum(amount), avg(amount) FROM orders GROUP BY region_id"),
+    ("bench_status", "SELECT status, count(*), sum(amount) FROM orders GROUP BY status"),
+];
+
+/// Commit `change_batch` `repeat` times; per round the time until it is applied, the time of
+/// `refresh` (if any) right after, and in total this process's CPU time while applying.
+async fn measure_fresh(
+    client: &tokio_postgres::Client,
+    change_batch: &str,
+    repeat: usize,
+    metrics: &summa_apply::Metrics,
+    refresh: Option<&str>,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>, f64)> {
+    let (mut fresh, mut refreshed, mut cpu) = (Vec::new(), Vec::new(), 0.0);
+    for _ in 0..repeat {
+        client.batch_execute("BEGIN").await?;
+        client.batch_execute(change_batch).await?;
+        // The commit record ends after this position: fresh = a batch ending past it is in.
+        let before_commit = current_lsn(client).await?;
+        let cpu0 = process_cpu_ms();
+        client.batch_execute("COMMIT").await?;
+        let committed = Instant::now();
+        wait_for(before_commit, metrics).await?;
+        fresh.push(committed.elapsed().as_secs_f64() * 1000.0);
+        cpu += process_cpu_ms() - cpu0;
+        if let Some(sql) = refresh {
+            let t = Instant::now();
+            client.batch_execute(sql).await?;
+            refreshed.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    Ok((fresh, refreshed, cpu))
+}
+
+/// User + system CPU time of this process, in milliseconds (Linux).
+fn process_cpu_ms() -> f64 {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            Some(after.get(11)?.parse::<f64>().ok()? + after.get(12)?.parse::<f64>().ok()?)
+        })
+        .unwrap_or(0.0);
+    ticks * 10.0 // USER_HZ = 100
+}
+
 /// Drop the bench views; a just-stopped sidecar's walsender may hold its slot for a moment.
 async fn drop_views(client: &mut tokio_postgres::Client) -> anyhow::Result<()> {
-    for (name, _) in VIEWS {
+    for (name, _) in VIEWS.iter().chain(&FIVE) {
         let mut attempt = 0;
         while let Err(err) = summa_catalog::drop_view(client, name).await {
             attempt += 1;
@@ -181,21 +232,14 @@ pub async fn run(
         );
         sidecar = Some(start_sidecar(&conn, config, &metrics).await?);
         let recomputed0 = metrics.recomputed_groups.load(Ordering::Relaxed);
-        let mut fresh = Vec::new();
-        let mut refresh = Vec::new();
-        for _ in 0..args.repeat {
-            client.batch_execute("BEGIN").await?;
-            client.batch_execute(&change_batch).await?;
-            // The commit record ends after this position: fresh = a batch ending past it is in.
-            let before_commit = current_lsn(&client).await?;
-            client.batch_execute("COMMIT").await?;
-            let committed = Instant::now();
-            wait_for(before_commit, &metrics).await?;
-            fresh.push(committed.elapsed().as_secs_f64() * 1000.0);
-            let t = Instant::now();
-            client.batch_execute("REFRESH MATERIALIZED VIEW mv").await?;
-            refresh.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
+        let (fresh, refresh, _) = measure_fresh(
+            &client,
+            &change_batch,
+            args.repeat,
+            &metrics,
+            Some("REFRESH MATERIALIZED VIEW mv"),
+        )
+        .await?;
         let (f, fmin, fmax) = median(fresh);
         let (r, rmin, rmax) = median(refresh);
         println!("  time to fresh after a {}-row change batch: summa {f:.0} ms (min {fmin:.0}, max {fmax:.0}); REFRESH {r:.0} ms (min {rmin:.0}, max {rmax:.0}); ratio {:.1}x", args.batch, r / f);
@@ -209,9 +253,36 @@ pub async fn run(
             );
         }
     }
-    // The sustained and bulk runs keep V1 alone on its stream.
+    // Five live versions on the one shared stream: each change is decoded once and applied
+    // to every version; compare with V1 alone.
     let (stop, task) = sidecar.take().expect("sidecar started");
     stop_sidecar(stop, task).await?;
+    for (views, label) in [
+        (&FIVE[..1], "1 live version"),
+        (&FIVE[..], "5 live versions"),
+    ] {
+        drop_views(&mut client).await?;
+        let specs: Vec<ViewSpec> = views
+            .iter()
+            .map(|(name, sql)| ViewSpec {
+                name: (*name).into(),
+                sql: (*sql).into(),
+            })
+            .collect();
+        summa_catalog::create_views(&conn, &mut client, &specs, &opts).await?;
+        let (stop, task) = start_sidecar(&conn, config, &metrics).await?;
+        let (fresh, _, cpu) =
+            measure_fresh(&client, &change_batch, args.repeat, &metrics, None).await?;
+        stop_sidecar(stop, task).await?;
+        let (f, fmin, fmax) = median(fresh);
+        println!(
+            "{label} on the shared stream: time to fresh {f:.0} ms (min {fmin:.0}, max {fmax:.0}); summa CPU {:.0} ms per {}-row change batch",
+            cpu / args.repeat as f64,
+            args.batch
+        );
+    }
+
+    // The sustained and bulk runs keep V1 alone on its stream.
     drop_views(&mut client).await?;
     let created = summa_catalog::create_views(
         &conn,
