@@ -209,6 +209,15 @@ async fn verify_finds_drift_and_rebuild_repairs_it() {
     items::run_workload(&client, &mut rng, 30, 5).await;
     db.wait_applied().await;
     assert!(db.summa(&["verify", "sales"]).0);
+    // --exact compares with a fresh rebuild fed by the same stream: writers running meanwhile
+    // cause no difference.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writing = writer(&db, rng.next(), stop.clone(), Arc::new(AtomicU64::new(0)));
+    let (ok, out, err) = db.summa(&["verify", "sales", "--exact"]);
+    stop.store(true, Ordering::Relaxed);
+    writing.await.unwrap();
+    assert!(ok, "verify --exact under writes:\n{out}{err}");
+    db.wait_applied().await;
 
     // Drift: a summary row changed by hand.
     client
@@ -221,6 +230,11 @@ async fn verify_finds_drift_and_rebuild_repairs_it() {
     assert!(
         !ok && out.contains("only in summary") && out.contains("only in select"),
         "{out}"
+    );
+    let (ok, out, err) = db.summa(&["verify", "sales", "--exact"]);
+    assert!(
+        !ok && out.contains("only in the fresh rebuild"),
+        "{out}{err}"
     );
 
     let (ok, out, err) = db.summa(&["rebuild", "sales", "--promote"]);

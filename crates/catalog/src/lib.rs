@@ -35,4 +35,4 @@ pub use records::{
 };
 pub use schema::install;
 pub use status::{status, StatusRow};
-pub use verify::{verify_version, VerifyReport};
+pub use verify::{compare_versions, verify_version, VerifyReport};

@@ -211,9 +211,17 @@ pub struct VerifyArgs {
     /// Version to check (default: the one the alias serves).
     #[arg(long)]
     version: Option<i32>,
+    /// Compare with a fresh rebuild on the shared stream, exactly even while writers run
+    /// (costs a backfill).
+    #[arg(long)]
+    exact: bool,
 }
 
-pub async fn verify(args: VerifyArgs, url: Option<String>) -> anyhow::Result<ExitCode> {
+pub async fn verify(
+    args: VerifyArgs,
+    url: Option<String>,
+    config: &Config,
+) -> anyhow::Result<ExitCode> {
     let conn = conn_info(url)?;
     let mut client = conn.connect("summa-verify").await?;
     let row = client
@@ -228,7 +236,11 @@ pub async fn verify(args: VerifyArgs, url: Option<String>) -> anyhow::Result<Exi
     let version: i32 = row.get(0);
     let plan = summa_plan::MaintenancePlan::from_json(row.get(1))?;
     let table = summa_plan::sqlgen::Target::new(row.get::<_, String>(2), row.get::<_, String>(3));
-    let report = summa_catalog::verify_version(&mut client, &plan, &table).await?;
+    let report = if args.exact {
+        crate::lifecycle::verify_exact(&conn, &mut client, config, &args.name, version).await?
+    } else {
+        summa_catalog::verify_version(&mut client, &plan, &table).await?
+    };
     if report.unsettled > 0 {
         println!(
             "{} group(s) differed at first and matched once the stream applied the changes in flight",

@@ -116,7 +116,7 @@ pub fn main() -> ExitCode {
             Command::Create(args) => commands::create(args, url, &config).await,
             Command::Run => commands::run(url, &config).await,
             Command::Status(args) => commands::status(args, url).await,
-            Command::Verify(args) => commands::verify(args, url).await,
+            Command::Verify(args) => commands::verify(args, url, &config).await,
             Command::Drop(args) => commands::drop(args, url).await,
             Command::Promote(args) => lifecycle::promote(args, url, &config).await,
             Command::Retire(args) => lifecycle::retire(args, url, &config).await,

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use summa_catalog::ViewSpec;
+use tokio_postgres::Client;
 
 use crate::commands::conn_info;
 use crate::config::Config;
@@ -149,34 +150,16 @@ pub async fn rebuild(
         );
         return Ok(ExitCode::SUCCESS);
     }
-    // Catch up here: if a sidecar already holds the new stream, this applier just waits.
-    let metrics = Arc::new(summa_apply::Metrics::default());
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let applier = tokio::spawn(summa_apply::run(
-        conn.clone(),
-        config.apply_config(),
-        metrics,
-        rx,
-    ));
-    let started = Instant::now();
-    let live = loop {
-        let state: String = client
-            .query_one(
-                "SELECT state FROM summa.versions WHERE view_name = $1 AND version = $2",
-                &[&c.view, &c.version],
-            )
-            .await?
-            .get(0);
-        match state.as_str() {
-            "live" => break true,
-            "broken" => break false,
-            _ if started.elapsed() > Duration::from_secs(args.timeout_secs) => break false,
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    };
-    let _ = stop.send(true);
-    applier.await??;
-    if !live {
+    if !catch_up(
+        &conn,
+        &client,
+        config,
+        &c.view,
+        c.version,
+        args.timeout_secs,
+    )
+    .await?
+    {
         bail!(
             "v{} did not become live within {} s (see `summa status {}`); promote it later",
             c.version,
@@ -198,4 +181,103 @@ pub async fn rebuild(
             .unwrap_or_default()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Wait until `view` v`version` is live, applying here when no sidecar runs (with one running,
+/// this applier stands by on the lease and the sidecar does the work). False on timeout or
+/// when the version broke.
+async fn catch_up(
+    conn: &summa_stream::ConnInfo,
+    client: &Client,
+    config: &Config,
+    view: &str,
+    version: i32,
+    timeout_secs: u64,
+) -> anyhow::Result<bool> {
+    let metrics = Arc::new(summa_apply::Metrics::default());
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let applier = tokio::spawn(summa_apply::run(
+        conn.clone(),
+        config.apply_config(),
+        metrics,
+        rx,
+    ));
+    let started = Instant::now();
+    let live = loop {
+        let state: String = client
+            .query_one(
+                "SELECT state FROM summa.versions WHERE view_name = $1 AND version = $2",
+                &[&view, &version],
+            )
+            .await?
+            .get(0);
+        match state.as_str() {
+            "live" => break true,
+            "broken" => break false,
+            _ if started.elapsed() > Duration::from_secs(timeout_secs) => break false,
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    let _ = stop.send(true);
+    applier.await??;
+    Ok(live)
+}
+
+/// `summa verify --exact`: build a fresh version of the same SELECT on the shared stream, let
+/// it catch up, compare the two in one snapshot (both at the same applied position, so writers
+/// running meanwhile cannot cause a difference), and drop the fresh one.
+pub async fn verify_exact(
+    conn: &summa_stream::ConnInfo,
+    client: &mut Client,
+    config: &Config,
+    view: &str,
+    version: i32,
+) -> anyhow::Result<summa_catalog::VerifyReport> {
+    let row = client
+        .query_one(
+            "SELECT sql, plan, table_schema, table_name, slot_name FROM summa.versions \
+             WHERE view_name = $1 AND version = $2",
+            &[&view, &version],
+        )
+        .await?;
+    let plan = summa_plan::MaintenancePlan::from_json(row.get(1))?;
+    let checked = summa_plan::sqlgen::Target::new(row.get::<_, String>(2), row.get::<_, String>(3));
+    let slot: Option<String> = row.get(4);
+    let mut opts = config.create_options();
+    opts.show_progress = true;
+    let created = summa_catalog::create_views(
+        conn,
+        client,
+        &[ViewSpec {
+            name: view.to_string(),
+            sql: row.get(0),
+        }],
+        &opts,
+    )
+    .await?;
+    let fresh = &created[0];
+    let fresh_target: Option<(String, String)> = client
+        .query_opt(
+            "SELECT table_schema, table_name FROM summa.versions WHERE view_name = $1 AND version = $2",
+            &[&view, &fresh.version],
+        )
+        .await?
+        .map(|r| (r.get(0), r.get(1)));
+    let result = async {
+        if Some(&fresh.slot) != slot.as_ref() {
+            bail!(
+                "{view} v{version} is on a stream of its own (created before the shared stream): \
+                 compare with `summa verify {view}`, or rebuild it"
+            );
+        }
+        if !catch_up(conn, client, config, view, fresh.version, 600).await? {
+            bail!("the fresh rebuild v{} did not become live", fresh.version);
+        }
+        let (schema, table) = fresh_target.clone().expect("the fresh version exists");
+        let fresh_target = summa_plan::sqlgen::Target::new(schema, table);
+        Ok(summa_catalog::compare_versions(client, &plan, &checked, &fresh_target).await?)
+    }
+    .await;
+    summa_catalog::drop_version(client, view, fresh.version).await?;
+    result
 }

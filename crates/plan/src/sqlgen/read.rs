@@ -34,13 +34,25 @@ pub fn source_blocks(plan: &MaintenancePlan) -> String {
 /// Rows of the version and of the view's SELECT that differ, both ways (multiset difference,
 /// EXCEPT ALL): `(side, row as json text)`; at most `limit` rows.
 pub fn verify_diff(plan: &MaintenancePlan, target: &Target, limit: u32) -> String {
+    diff(
+        &serving_select(plan, target),
+        plan.sql.trim().trim_end_matches(';'),
+        limit,
+    )
+}
+
+/// Rows of version `a` and of version `b` (the same SELECT) that differ, both ways, as in
+/// [`verify_diff`] (`b` takes the place of the SELECT).
+pub fn compare_diff(plan: &MaintenancePlan, a: &Target, b: &Target, limit: u32) -> String {
+    diff(&serving_select(plan, a), &serving_select(plan, b), limit)
+}
+
+fn diff(summary: &str, reference: &str, limit: u32) -> String {
     format!(
-        "WITH s AS ({serving}), q AS ({sql}) \
+        "WITH s AS ({summary}), q AS ({reference}) \
          SELECT 'only in summary', to_jsonb(a)::text FROM (SELECT * FROM s EXCEPT ALL SELECT * FROM q) a \
          UNION ALL \
          SELECT 'only in select', to_jsonb(b)::text FROM (SELECT * FROM q EXCEPT ALL SELECT * FROM s) b \
-         LIMIT {limit}",
-        serving = serving_select(plan, target),
-        sql = plan.sql.trim().trim_end_matches(';')
+         LIMIT {limit}"
     )
 }
