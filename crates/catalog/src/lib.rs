@@ -35,4 +35,6 @@ pub use records::{
 };
 pub use schema::install;
 pub use status::{status, StatusRow};
-pub use verify::{compare_versions, verify_version, VerifyReport};
+pub use verify::{
+    compare_versions, verify_version, verify_version_in_chunks, VerifyReport, DEFAULT_CHUNK_GROUPS,
+};

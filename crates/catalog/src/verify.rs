@@ -49,6 +49,20 @@ pub async fn verify_version(
     plan: &MaintenancePlan,
     target: &Target,
 ) -> Result<VerifyReport, CatalogError> {
+    verify_version_in_chunks(client, plan, target, DEFAULT_CHUNK_GROUPS).await
+}
+
+/// Groups per verification statement by default.
+pub const DEFAULT_CHUNK_GROUPS: i64 = 50_000;
+
+/// [`verify_version`] comparing about `chunk_groups` groups per statement (ranges of the group
+/// key, when the SELECT outputs every key), so each statement stays within the budget.
+pub async fn verify_version_in_chunks(
+    client: &mut Client,
+    plan: &MaintenancePlan,
+    target: &Target,
+    chunk_groups: i64,
+) -> Result<VerifyReport, CatalogError> {
     let float_cols: Vec<String> = plan
         .float_outputs()
         .into_iter()
@@ -58,7 +72,7 @@ pub async fn verify_version(
     let mut report = VerifyReport::default();
     let mut first_round_groups = 0;
     for round in 0..ROUNDS {
-        let (mut differences, wal) = compare_once(client, plan, target).await?;
+        let (mut differences, wal) = compare_once(client, plan, target, chunk_groups).await?;
         report.within_tolerance = if float_cols.is_empty() {
             0
         } else {
@@ -141,6 +155,7 @@ async fn compare_once(
     client: &mut Client,
     plan: &MaintenancePlan,
     target: &Target,
+    chunk_groups: i64,
 ) -> Result<(Vec<(String, String)>, String), CatalogError> {
     let relation = target.table();
     let tx = client
@@ -158,12 +173,32 @@ async fn compare_once(
         .await
         .ctx(|| "reading the WAL position".into())?
         .get(0);
-    let rows = tx
-        .query(&sqlgen::verify_diff(plan, target, MAX_REPORTED), &[])
-        .await
-        .ctx(|| format!("comparing {relation} with its SELECT"))?;
+    let bounds: Vec<Vec<String>> = match sqlgen::key_boundaries(plan, target, chunk_groups.max(1)) {
+        Some(sql) => tx
+            .query(&sql, &[])
+            .await
+            .ctx(|| format!("splitting {relation} into key ranges"))?
+            .iter()
+            .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut differences = Vec::new();
+    for cond in sqlgen::key_ranges(plan, &bounds) {
+        let rows = tx
+            .query(
+                &sqlgen::verify_diff_in(plan, target, &cond, MAX_REPORTED),
+                &[],
+            )
+            .await
+            .ctx(|| format!("comparing {relation} with its SELECT"))?;
+        differences.extend(rows.iter().map(|r| (r.get(0), r.get(1))));
+        if differences.len() >= MAX_REPORTED as usize {
+            break;
+        }
+    }
     tx.rollback().await.ctx(|| "ending verification".into())?;
-    Ok((rows.iter().map(|r| (r.get(0), r.get(1))).collect(), wal))
+    Ok((differences, wal))
 }
 
 /// Wait until the version's stream has applied (or acknowledged as irrelevant) `wal`; false

@@ -239,7 +239,13 @@ pub async fn verify(
     let report = if args.exact {
         crate::lifecycle::verify_exact(&conn, &mut client, config, &args.name, version).await?
     } else {
-        summa_catalog::verify_version(&mut client, &plan, &table).await?
+        summa_catalog::verify_version_in_chunks(
+            &mut client,
+            &plan,
+            &table,
+            config.verify_chunk_groups,
+        )
+        .await?
     };
     if report.unsettled > 0 {
         println!(

@@ -22,6 +22,8 @@ pub struct Config {
     pub retention_hours: u64,
     /// `lock_timeout` of `summa promote`'s transaction, in milliseconds.
     pub promote_lock_timeout_ms: u64,
+    /// Groups `summa verify` compares per statement (key ranges).
+    pub verify_chunk_groups: i64,
     /// Longest any statement summa issues may run (statement_timeout), in milliseconds.
     pub statement_budget_ms: u64,
     /// `text` or `json`.
@@ -48,6 +50,7 @@ impl Default for Config {
             table_pattern: "{name}__v{version}".into(),
             retention_hours: 24,
             promote_lock_timeout_ms: 2_000,
+            verify_chunk_groups: summa_catalog::DEFAULT_CHUNK_GROUPS,
             statement_budget_ms: 30_000,
             log_format: "text".into(),
             apply: ApplySection::default(),
@@ -72,6 +75,7 @@ schema = "public"                  # schema of summary tables and alias views
 table_pattern = "{name}__v{version}"  # versioned table name; also {n}, {yyyy}, {mm}, {dd}
 retention_hours = 24               # retired versions are dropped this long after `summa retire`
 promote_lock_timeout_ms = 2000     # lock_timeout of the alias switch in `summa promote`
+verify_chunk_groups = 50000        # groups `summa verify` compares per statement
 statement_budget_ms = 30000        # statement_timeout of every statement summa runs
 log_format = "text"                # text | json
 
@@ -126,6 +130,12 @@ impl Config {
             bail!(
                 "statement_budget_ms must be at least 100, got {}",
                 self.statement_budget_ms
+            );
+        }
+        if self.verify_chunk_groups < 1 {
+            bail!(
+                "verify_chunk_groups must be at least 1, got {}",
+                self.verify_chunk_groups
             );
         }
         if self.apply.max_batch_changes == 0 || self.apply.chunk_rows == 0 {

@@ -15,7 +15,10 @@ pub use merge::{
     merge_staged, recompute_extremes, stage_rows, MergeResult,
 };
 pub use pending::{create_pending, drain_pending, insert_pending};
-pub use read::{alias_view, compare_diff, serving_select, source_blocks, verify_diff};
+pub use read::{
+    alias_view, compare_diff, key_boundaries, key_ranges, serving_select, source_blocks,
+    verify_diff, verify_diff_in,
+};
 
 use crate::ident::{qualified, quote_ident};
 use crate::plan::MaintenancePlan;

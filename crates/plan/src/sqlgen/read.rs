@@ -56,3 +56,89 @@ fn diff(summary: &str, reference: &str, limit: u32) -> String {
          LIMIT {limit}"
     )
 }
+
+/// The group-key output columns, quoted, when the SELECT outputs every key (else `None`:
+/// such a view is verified in one statement).
+fn output_keys(plan: &MaintenancePlan) -> Option<Vec<String>> {
+    plan.keys
+        .iter()
+        .map(|k| {
+            plan.outputs
+                .iter()
+                .find(|o| o.generated.is_none() && o.name == k.column)
+                .map(|o| quote_ident(&o.name))
+        })
+        .collect()
+}
+
+/// Every `every`-th group key (as text, in key order, NULL-free keys only) of a version: the
+/// lower bounds of the ranges verification compares one statement at a time.
+pub fn key_boundaries(plan: &MaintenancePlan, target: &Target, every: i64) -> Option<String> {
+    let keys = output_keys(plan)?;
+    if keys.is_empty() {
+        return None;
+    }
+    let texts: Vec<String> = keys.iter().map(|k| format!("{k}::text")).collect();
+    let not_null: Vec<String> = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect();
+    Some(format!(
+        "SELECT {texts} FROM (SELECT {keys}, row_number() OVER (ORDER BY {keys}) AS rn FROM {table} \
+         WHERE {not_null}) b WHERE rn % {every} = 1 ORDER BY {keys}",
+        texts = texts.join(", "),
+        keys = keys.join(", "),
+        table = target.table(),
+        not_null = not_null.join(" AND ")
+    ))
+}
+
+/// Conditions on the key outputs covering every group once: one range per lower bound (key
+/// values as text, from [`key_boundaries`]), then the groups with a NULL key.
+pub fn key_ranges(plan: &MaintenancePlan, bounds: &[Vec<String>]) -> Vec<String> {
+    let Some(keys) = output_keys(plan) else {
+        return vec!["true".into()];
+    };
+    if keys.is_empty() || bounds.is_empty() {
+        return vec!["true".into()];
+    }
+    let row = |values: &[String]| -> String {
+        let typed: Vec<String> = values
+            .iter()
+            .zip(&plan.keys)
+            .map(|(v, k)| format!("{}::{}", quote_literal(v), k.type_sql))
+            .collect();
+        format!("ROW({})", typed.join(", "))
+    };
+    let tuple = format!("ROW({})", keys.join(", "));
+    let mut conds = Vec::new();
+    for (i, lo) in bounds.iter().enumerate() {
+        let lower = if i == 0 {
+            String::new()
+        } else {
+            format!("{tuple} >= {} AND ", row(lo))
+        };
+        let upper = match bounds.get(i + 1) {
+            Some(hi) => format!("{tuple} < {}", row(hi)),
+            None => "true".into(),
+        };
+        let not_null: Vec<String> = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect();
+        conds.push(format!("{} AND {lower}{upper}", not_null.join(" AND ")));
+    }
+    let any_null: Vec<String> = keys.iter().map(|k| format!("{k} IS NULL")).collect();
+    conds.push(format!("({})", any_null.join(" OR ")));
+    conds
+}
+
+/// [`verify_diff`] restricted to the groups where `cond` (over the key outputs) holds; Postgres
+/// pushes the condition on grouping columns down into the SELECT's scan.
+pub fn verify_diff_in(plan: &MaintenancePlan, target: &Target, cond: &str, limit: u32) -> String {
+    diff(
+        &format!(
+            "SELECT * FROM ({}) s0 WHERE {cond}",
+            serving_select(plan, target)
+        ),
+        &format!(
+            "SELECT * FROM ({}) q0 WHERE {cond}",
+            plan.sql.trim().trim_end_matches(';')
+        ),
+        limit,
+    )
+}
