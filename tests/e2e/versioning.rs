@@ -244,6 +244,14 @@ async fn verify_finds_drift_and_rebuild_repairs_it() {
     // found and nothing else.
     let (ok, out, err) = db.summa(&["--config", small.to_str().unwrap(), "verify", "sales"]);
     assert!(!ok && out.contains("2 differing rows"), "{out}{err}");
+    let (ok, out, err) = db.summa(&[
+        "--config",
+        small.to_str().unwrap(),
+        "verify",
+        "sales",
+        "--exact",
+    ]);
+    assert!(!ok && out.contains("2 differing rows"), "{out}{err}");
 
     let (ok, out, err) = db.summa(&["rebuild", "sales", "--promote"]);
     assert!(ok, "rebuild failed:\n{out}\n{err}");

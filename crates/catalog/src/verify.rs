@@ -108,6 +108,7 @@ pub async fn compare_versions(
     plan: &MaintenancePlan,
     a: &Target,
     b: &Target,
+    chunk_groups: i64,
 ) -> Result<VerifyReport, CatalogError> {
     let tx = client
         .transaction()
@@ -116,10 +117,18 @@ pub async fn compare_versions(
     tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await
         .ctx(|| "starting the comparison".into())?;
-    let rows = tx
-        .query(&sqlgen::compare_diff(plan, a, b, MAX_REPORTED), &[])
-        .await
-        .ctx(|| format!("comparing {} with {}", a.table(), b.table()))?;
+    let bounds = key_bounds(&tx, plan, a, chunk_groups).await?;
+    let mut rows = Vec::new();
+    for cond in sqlgen::key_ranges(plan, &bounds) {
+        rows.extend(
+            tx.query(&sqlgen::compare_diff(plan, a, b, &cond, MAX_REPORTED), &[])
+                .await
+                .ctx(|| format!("comparing {} with {}", a.table(), b.table()))?,
+        );
+        if rows.len() >= MAX_REPORTED as usize {
+            break;
+        }
+    }
     tx.rollback().await.ctx(|| "ending the comparison".into())?;
     let mut differences: Vec<(String, String)> = rows
         .iter()
@@ -173,16 +182,7 @@ async fn compare_once(
         .await
         .ctx(|| "reading the WAL position".into())?
         .get(0);
-    let bounds: Vec<Vec<String>> = match sqlgen::key_boundaries(plan, target, chunk_groups.max(1)) {
-        Some(sql) => tx
-            .query(&sql, &[])
-            .await
-            .ctx(|| format!("splitting {relation} into key ranges"))?
-            .iter()
-            .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
-            .collect(),
-        None => Vec::new(),
-    };
+    let bounds = key_bounds(&tx, plan, target, chunk_groups).await?;
     let mut differences = Vec::new();
     for cond in sqlgen::key_ranges(plan, &bounds) {
         let rows = tx
@@ -199,6 +199,25 @@ async fn compare_once(
     }
     tx.rollback().await.ctx(|| "ending verification".into())?;
     Ok((differences, wal))
+}
+
+/// Lower bounds of key ranges of about `chunk_groups` groups each (empty: one range).
+async fn key_bounds(
+    tx: &tokio_postgres::Transaction<'_>,
+    plan: &MaintenancePlan,
+    target: &Target,
+    chunk_groups: i64,
+) -> Result<Vec<Vec<String>>, CatalogError> {
+    let Some(sql) = sqlgen::key_boundaries(plan, target, chunk_groups.max(1)) else {
+        return Ok(Vec::new());
+    };
+    Ok(tx
+        .query(&sql, &[])
+        .await
+        .ctx(|| format!("splitting {} into key ranges", target.table()))?
+        .iter()
+        .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
+        .collect())
 }
 
 /// Wait until the version's stream has applied (or acknowledged as irrelevant) `wal`; false

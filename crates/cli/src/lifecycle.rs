@@ -275,7 +275,14 @@ pub async fn verify_exact(
         }
         let (schema, table) = fresh_target.clone().expect("the fresh version exists");
         let fresh_target = summa_plan::sqlgen::Target::new(schema, table);
-        Ok(summa_catalog::compare_versions(client, &plan, &checked, &fresh_target).await?)
+        Ok(summa_catalog::compare_versions(
+            client,
+            &plan,
+            &checked,
+            &fresh_target,
+            config.verify_chunk_groups,
+        )
+        .await?)
     }
     .await;
     summa_catalog::drop_version(client, view, fresh.version).await?;

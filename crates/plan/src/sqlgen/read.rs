@@ -41,10 +41,26 @@ pub fn verify_diff(plan: &MaintenancePlan, target: &Target, limit: u32) -> Strin
     )
 }
 
-/// Rows of version `a` and of version `b` (the same SELECT) that differ, both ways, as in
-/// [`verify_diff`] (`b` takes the place of the SELECT).
-pub fn compare_diff(plan: &MaintenancePlan, a: &Target, b: &Target, limit: u32) -> String {
-    diff(&serving_select(plan, a), &serving_select(plan, b), limit)
+/// Rows of version `a` and of version `b` (the same SELECT) that differ among the groups where
+/// `cond` holds, both ways, as in [`verify_diff`] (`b` takes the place of the SELECT).
+pub fn compare_diff(
+    plan: &MaintenancePlan,
+    a: &Target,
+    b: &Target,
+    cond: &str,
+    limit: u32,
+) -> String {
+    diff(
+        &format!(
+            "SELECT * FROM ({}) s0 WHERE {cond}",
+            serving_select(plan, a)
+        ),
+        &format!(
+            "SELECT * FROM ({}) q0 WHERE {cond}",
+            serving_select(plan, b)
+        ),
+        limit,
+    )
 }
 
 fn diff(summary: &str, reference: &str, limit: u32) -> String {
