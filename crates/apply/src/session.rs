@@ -178,23 +178,11 @@ impl<'a> Session<'a> {
             if !self.versions[i].must_drain() {
                 continue;
             }
-            let v = &mut self.versions[i];
-            match merge_version(&self.target, v, self.metrics).await {
-                Ok(0) => {}
-                Ok(negative) => {
-                    let reason = format!(
-                        "{negative} group(s) would have a negative row count while draining its pending changes; rebuild the view"
-                    );
-                    return self.abandon_batch_breaking(i, reason).await;
-                }
-                Err(err) if is_definite(&err) => {
-                    let reason = format!(
-                        "applying its pending changes failed: {}",
-                        summa_catalog::db_message(&err)
-                    );
-                    return self.abandon_batch_breaking(i, reason).await;
-                }
-                Err(err) => return Err(err.into()),
+            if !self
+                .merge_or_abandon(i, "while draining its pending changes")
+                .await?
+            {
+                return Ok(());
             }
             if self.versions[i].drained {
                 summa_catalog::mark_drained(&self.target, &self.versions[i].record, &self.slot)
@@ -437,6 +425,26 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// Merge version `i`'s pending work into the open transaction. A change that cannot be
+    /// applied (a negative count, or an error retrying cannot fix) abandons the batch and breaks
+    /// only that version: then false, and the caller returns. `at` places it for the reason.
+    async fn merge_or_abandon(&mut self, i: usize, at: &str) -> Result<bool, RunError> {
+        let v = &mut self.versions[i];
+        let reason = match merge_version(&self.target, v, self.metrics).await {
+            Ok(0) => return Ok(true),
+            Ok(negative) => format!(
+                "{negative} group(s) would have a negative row count {at}: a change was applied twice or missed; rebuild the view"
+            ),
+            Err(err) if is_definite(&err) => format!(
+                "applying the changes {at} failed: {}",
+                summa_catalog::db_message(&err)
+            ),
+            Err(err) => return Err(err.into()),
+        };
+        self.abandon_batch_breaking(i, reason).await?;
+        Ok(false)
+    }
+
     /// Roll the open batch back (nothing of it is acknowledged), record version `i` as broken
     /// with `reason`, and end the session: it restarts from the applied LSN without `i`.
     async fn abandon_batch_breaking(&mut self, i: usize, reason: String) -> Result<(), RunError> {
@@ -471,24 +479,11 @@ impl<'a> Session<'a> {
                 v.staged_chunks = 0;
                 continue;
             }
-            match merge_version(&self.target, v, self.metrics).await {
-                Ok(0) => {}
-                Ok(negative) => {
-                    let reason = format!(
-                        "{negative} group(s) would have a negative row count at {}: a change was applied twice or missed; rebuild the view",
-                        Lsn(end_lsn)
-                    );
-                    return self.abandon_batch_breaking(i, reason).await;
-                }
-                Err(err) if is_definite(&err) => {
-                    let reason = format!(
-                        "applying the changes at {} failed: {}",
-                        Lsn(end_lsn),
-                        summa_catalog::db_message(&err)
-                    );
-                    return self.abandon_batch_breaking(i, reason).await;
-                }
-                Err(err) => return Err(err.into()),
+            if !self
+                .merge_or_abandon(i, &format!("at {}", Lsn(end_lsn)))
+                .await?
+            {
+                return Ok(());
             }
         }
         for v in &self.versions {

@@ -21,6 +21,7 @@ use summa_stream::{create_slot_with_snapshot, ConnInfo};
 use tokio_postgres::Client;
 
 use crate::error::{db_message, CatalogError, DbContext};
+use crate::records::bump_generation;
 use crate::SIDECAR_LEASE;
 
 #[derive(Debug, Clone)]
@@ -373,14 +374,12 @@ async fn join_shared(
             })?;
         }
     }
-    let generation: i64 = tx
-        .query_one(
-            "UPDATE summa.streams SET generation = generation + 1 WHERE slot_name = $1 RETURNING generation",
-            &[&slot],
-        )
-        .await
-        .ctx(|| format!("joining stream {slot}"))?
-        .get(0);
+    let generation =
+        bump_generation(&tx, Some(&slot))
+            .await?
+            .ok_or_else(|| CatalogError::Setup {
+                message: format!("stream {slot} disappeared while joining it"),
+            })?;
     tx.commit().await.ctx(|| format!("joining stream {slot}"))?;
     let leased = wait_until_loaded(client, &slot, generation).await?;
     Ok(Feed::Join {
@@ -551,13 +550,7 @@ async fn backfill_all(
     drop(exported);
     if let Feed::Join { slot, .. } = feed {
         // The shared stream's session learns the consistent point and starts draining.
-        client
-            .execute(
-                "UPDATE summa.streams SET generation = generation + 1 WHERE slot_name = $1",
-                &[slot],
-            )
-            .await
-            .ctx(|| format!("telling the sidecar on {slot}"))?;
+        bump_generation(&*client, Some(slot)).await?;
     }
     Ok(created)
 }

@@ -2,12 +2,10 @@
 //! (slot and publication) that no longer feed any version.
 
 use summa_plan::ident::qualified;
-use summa_plan::sqlgen::{self, Target};
-use summa_plan::MaintenancePlan;
 use tokio_postgres::Client;
 
 use crate::error::{CatalogError, DbContext};
-use crate::lifecycle::drop_unused_streams;
+use crate::lifecycle::{drop_unused_streams, lock_version, remove_version};
 
 /// Drop view `name` and everything summa keeps for it. A running sidecar reloads its versions;
 /// a slot it still holds is dropped by the next `gc`.
@@ -30,31 +28,20 @@ pub async fn drop_view(client: &mut Client, name: &str) -> Result<bool, CatalogE
     tx.batch_execute(&format!("DROP VIEW IF EXISTS {}", qualified(&schema, name)))
         .await
         .ctx(|| format!("dropping alias view of {name}"))?;
-    let versions = tx
+    let versions: Vec<i32> = tx
         .query(
-            "DELETE FROM summa.versions WHERE view_name = $1 RETURNING table_schema, table_name, plan, slot_name",
+            "SELECT version FROM summa.versions WHERE view_name = $1 ORDER BY version",
             &[&name],
         )
         .await
-        .ctx(|| format!("dropping versions of {name}"))?;
-    for v in versions {
-        let target = Target::new(v.get::<_, String>(0), v.get::<_, String>(1));
-        let plan = MaintenancePlan::from_json(v.get(2)).map_err(|e| CatalogError::Invalid {
-            view: name.to_string(),
-            message: format!("the stored plan of {} cannot be read: {e}", target.table()),
-        })?;
-        for stmt in sqlgen::drop_objects(&plan, &target) {
-            tx.batch_execute(&stmt)
-                .await
-                .ctx(|| format!("dropping {} of {name}", target.table()))?;
-        }
-        // A running sidecar reloads its versions.
-        tx.execute(
-            "UPDATE summa.streams SET generation = generation + 1 WHERE slot_name = $1",
-            &[&v.get::<_, Option<String>>(3)],
-        )
-        .await
-        .ctx(|| format!("dropping {name}"))?;
+        .ctx(|| format!("dropping versions of {name}"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // Each version as `summa drop --version` removes it (a running sidecar reloads).
+    for version in versions {
+        let v = lock_version(&tx, name, Some(version)).await?;
+        remove_version(&tx, name, &v).await?;
     }
     tx.execute("DELETE FROM summa.views WHERE name = $1", &[&name])
         .await

@@ -9,12 +9,13 @@ use summa_plan::MaintenancePlan;
 use tokio_postgres::{Client, Transaction};
 
 use crate::error::{CatalogError, DbContext};
+use crate::records::bump_generation;
 
 /// How far (bytes of WAL) a version's stream may be behind for `promote` to accept it.
 pub const PROMOTE_MAX_LAG_BYTES: i64 = 16 * 1024 * 1024;
 
 /// One version's row, locked for the lifecycle change.
-struct Locked {
+pub(crate) struct Locked {
     version: i32,
     state: String,
     target: Target,
@@ -29,7 +30,7 @@ fn invalid(view: &str, message: String) -> CatalogError {
     }
 }
 
-async fn lock_version(
+pub(crate) async fn lock_version(
     tx: &Transaction<'_>,
     view: &str,
     version: Option<i32>,
@@ -63,16 +64,6 @@ async fn lock_version(
         plan,
         slot: row.get(5),
     })
-}
-
-async fn bump_generation(tx: &Transaction<'_>, slot: Option<&str>) -> Result<(), CatalogError> {
-    tx.execute(
-        "UPDATE summa.streams SET generation = generation + 1 WHERE slot_name = $1",
-        &[&slot],
-    )
-    .await
-    .ctx(|| "recording the change for running sidecars".into())?;
-    Ok(())
 }
 
 /// What `promote` did.
@@ -289,7 +280,11 @@ pub async fn drop_version(
     Ok(())
 }
 
-async fn remove_version(tx: &Transaction<'_>, view: &str, v: &Locked) -> Result<(), CatalogError> {
+pub(crate) async fn remove_version(
+    tx: &Transaction<'_>,
+    view: &str,
+    v: &Locked,
+) -> Result<(), CatalogError> {
     for stmt in sqlgen::drop_objects(&v.plan, &v.target) {
         tx.batch_execute(&stmt)
             .await
@@ -301,7 +296,8 @@ async fn remove_version(tx: &Transaction<'_>, view: &str, v: &Locked) -> Result<
     )
     .await
     .ctx(|| format!("dropping {view} v{}", v.version))?;
-    bump_generation(tx, v.slot.as_deref()).await
+    bump_generation(tx, v.slot.as_deref()).await?;
+    Ok(())
 }
 
 /// Drop retired versions older than `retention`, then streams no version uses (a slot still

@@ -175,12 +175,22 @@ pub async fn mark_drained(
         )
         .await
         .ctx(|| format!("marking {} live", record.label()))?;
-    client
-        .execute(
-            "UPDATE summa.streams SET generation = generation + 1 WHERE slot_name = $1",
+    bump_generation(client, Some(slot)).await?;
+    Ok(())
+}
+
+/// Record that the versions `slot` feeds changed, so its running session reloads them;
+/// returns the new generation (`None` when there is no such stream).
+pub async fn bump_generation(
+    client: &impl GenericClient,
+    slot: Option<&str>,
+) -> Result<Option<i64>, CatalogError> {
+    Ok(client
+        .query_opt(
+            "UPDATE summa.streams SET generation = generation + 1 WHERE slot_name = $1 RETURNING generation",
             &[&slot],
         )
         .await
-        .ctx(|| format!("marking {} live", record.label()))?;
-    Ok(())
+        .ctx(|| format!("recording a change of stream {} for running sidecars", slot.unwrap_or("-")))?
+        .map(|r| r.get(0)))
 }

@@ -63,21 +63,15 @@ pub async fn verify_version_in_chunks(
     target: &Target,
     chunk_groups: i64,
 ) -> Result<VerifyReport, CatalogError> {
-    let float_cols: Vec<String> = plan
-        .float_outputs()
-        .into_iter()
-        .map(|i| plan.outputs[i].name.clone())
-        .collect();
     let mut persistent: Option<BTreeSet<String>> = None;
     let mut report = VerifyReport::default();
     let mut first_round_groups = 0;
     for round in 0..ROUNDS {
-        let (mut differences, wal) = compare_once(client, plan, target, chunk_groups).await?;
-        report.within_tolerance = if float_cols.is_empty() {
-            0
-        } else {
-            pair_within_tolerance(&mut differences, &float_cols)
-        };
+        let (mut differences, wal) = compare_once(client, plan, target, chunk_groups, |cond| {
+            sqlgen::verify_diff(plan, target, cond, MAX_REPORTED)
+        })
+        .await?;
+        report.within_tolerance = tolerate_floats(plan, &mut differences);
         let groups: BTreeSet<String> = differences
             .iter()
             .map(|(_, row)| group_of(plan, row))
@@ -110,48 +104,16 @@ pub async fn compare_versions(
     b: &Target,
     chunk_groups: i64,
 ) -> Result<VerifyReport, CatalogError> {
-    let tx = client
-        .transaction()
-        .await
-        .ctx(|| "starting the comparison".into())?;
-    tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .await
-        .ctx(|| "starting the comparison".into())?;
-    let bounds = key_bounds(&tx, plan, a, chunk_groups).await?;
-    let mut rows = Vec::new();
-    for cond in sqlgen::key_ranges(plan, &bounds) {
-        rows.extend(
-            tx.query(&sqlgen::compare_diff(plan, a, b, &cond, MAX_REPORTED), &[])
-                .await
-                .ctx(|| format!("comparing {} with {}", a.table(), b.table()))?,
-        );
-        if rows.len() >= MAX_REPORTED as usize {
-            break;
+    let (mut differences, _) = compare_once(client, plan, a, chunk_groups, |cond| {
+        sqlgen::compare_diff(plan, a, b, cond, MAX_REPORTED)
+    })
+    .await?;
+    for (side, _) in &mut differences {
+        if side == "only in select" {
+            *side = "only in the fresh rebuild".to_string();
         }
     }
-    tx.rollback().await.ctx(|| "ending the comparison".into())?;
-    let mut differences: Vec<(String, String)> = rows
-        .iter()
-        .map(|r| {
-            let side: String = r.get(0);
-            let side = if side == "only in select" {
-                "only in the fresh rebuild".to_string()
-            } else {
-                side
-            };
-            (side, r.get(1))
-        })
-        .collect();
-    let float_cols: Vec<String> = plan
-        .float_outputs()
-        .into_iter()
-        .map(|i| plan.outputs[i].name.clone())
-        .collect();
-    let within_tolerance = if float_cols.is_empty() {
-        0
-    } else {
-        pair_within_tolerance(&mut differences, &float_cols)
-    };
+    let within_tolerance = tolerate_floats(plan, &mut differences);
     Ok(VerifyReport {
         differences,
         within_tolerance,
@@ -159,14 +121,31 @@ pub async fn compare_versions(
     })
 }
 
-/// One comparison in a REPEATABLE READ snapshot; also returns the snapshot's WAL position.
+/// Pair away rows that differ only in float outputs within the tolerance; returns how many.
+fn tolerate_floats(plan: &MaintenancePlan, differences: &mut Vec<(String, String)>) -> usize {
+    let float_cols: Vec<String> = plan
+        .float_outputs()
+        .into_iter()
+        .map(|i| plan.outputs[i].name.clone())
+        .collect();
+    if float_cols.is_empty() {
+        0
+    } else {
+        pair_within_tolerance(differences, &float_cols)
+    }
+}
+
+/// One comparison in a REPEATABLE READ snapshot with the version's pinned settings, one
+/// statement (`diff_sql` of a key-range condition) per range of `ranges_of`'s keys; also
+/// returns the snapshot's WAL position.
 async fn compare_once(
     client: &mut Client,
     plan: &MaintenancePlan,
-    target: &Target,
+    ranges_of: &Target,
     chunk_groups: i64,
+    diff_sql: impl Fn(&str) -> String,
 ) -> Result<(Vec<(String, String)>, String), CatalogError> {
-    let relation = target.table();
+    let relation = ranges_of.table();
     let tx = client
         .transaction()
         .await
@@ -182,16 +161,13 @@ async fn compare_once(
         .await
         .ctx(|| "reading the WAL position".into())?
         .get(0);
-    let bounds = key_bounds(&tx, plan, target, chunk_groups).await?;
+    let bounds = key_bounds(&tx, plan, ranges_of, chunk_groups).await?;
     let mut differences = Vec::new();
     for cond in sqlgen::key_ranges(plan, &bounds) {
         let rows = tx
-            .query(
-                &sqlgen::verify_diff_in(plan, target, &cond, MAX_REPORTED),
-                &[],
-            )
+            .query(&diff_sql(&cond), &[])
             .await
-            .ctx(|| format!("comparing {relation} with its SELECT"))?;
+            .ctx(|| format!("comparing {relation}"))?;
         differences.extend(rows.iter().map(|r| (r.get(0), r.get(1))));
         if differences.len() >= MAX_REPORTED as usize {
             break;

@@ -17,7 +17,7 @@ pub use merge::{
 pub use pending::{create_pending, drain_pending, insert_pending};
 pub use read::{
     alias_view, compare_diff, key_boundaries, key_ranges, serving_select, source_blocks,
-    verify_diff, verify_diff_in,
+    verify_diff,
 };
 
 use crate::ident::{qualified, quote_ident};

@@ -31,16 +31,6 @@ pub fn source_blocks(plan: &MaintenancePlan) -> String {
     )
 }
 
-/// Rows of the version and of the view's SELECT that differ, both ways (multiset difference,
-/// EXCEPT ALL): `(side, row as json text)`; at most `limit` rows.
-pub fn verify_diff(plan: &MaintenancePlan, target: &Target, limit: u32) -> String {
-    diff(
-        &serving_select(plan, target),
-        plan.sql.trim().trim_end_matches(';'),
-        limit,
-    )
-}
-
 /// Rows of version `a` and of version `b` (the same SELECT) that differ among the groups where
 /// `cond` holds, both ways, as in [`verify_diff`] (`b` takes the place of the SELECT).
 pub fn compare_diff(
@@ -143,9 +133,11 @@ pub fn key_ranges(plan: &MaintenancePlan, bounds: &[Vec<String>]) -> Vec<String>
     conds
 }
 
-/// [`verify_diff`] restricted to the groups where `cond` (over the key outputs) holds; Postgres
-/// pushes the condition on grouping columns down into the SELECT's scan.
-pub fn verify_diff_in(plan: &MaintenancePlan, target: &Target, cond: &str, limit: u32) -> String {
+/// Rows of the version and of the view's SELECT that differ among the groups where `cond`
+/// (over the key outputs, `true` for all) holds, both ways (multiset difference, EXCEPT ALL):
+/// `(side, row as json text)`; at most `limit` rows. Postgres pushes the condition on grouping
+/// columns down into the SELECT's scan.
+pub fn verify_diff(plan: &MaintenancePlan, target: &Target, cond: &str, limit: u32) -> String {
     diff(
         &format!(
             "SELECT * FROM ({}) s0 WHERE {cond}",
