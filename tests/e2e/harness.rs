@@ -60,8 +60,14 @@ impl TestDb {
 
     /// Run `summa ARGS` against this database and return (success, stdout, stderr).
     pub fn summa(&self, args: &[&str]) -> (bool, String, String) {
+        self.summa_with_env(args, &[])
+    }
+
+    /// `summa ARGS` with extra environment variables (e.g. `SUMMA_FAILPOINTS`).
+    pub fn summa_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_summa"))
             .args(args)
+            .envs(env.iter().copied())
             .env("DATABASE_URL", &self.url)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -87,6 +93,11 @@ impl TestDb {
 
     /// Start the sidecar with `toml` as its summa.toml (see docs/configuration.md).
     pub fn sidecar_with_config(&self, toml: &str) -> Sidecar {
+        self.sidecar_with(toml, &[])
+    }
+
+    /// Start the sidecar with `toml` and extra environment variables.
+    pub fn sidecar_with(&self, toml: &str, env: &[(&str, &str)]) -> Sidecar {
         let config = std::env::temp_dir().join(format!("summa-{}.toml", self.name));
         std::fs::write(&config, toml).expect("write summa.toml");
         static STARTED: AtomicU32 = AtomicU32::new(0);
@@ -102,6 +113,7 @@ impl TestDb {
             .arg("run")
             .env("DATABASE_URL", &self.url)
             .env("RUST_LOG", "summa_apply=info,warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
@@ -215,6 +227,11 @@ impl Sidecar {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("sidecar did not stop on SIGTERM; log:\n{}", self.log_text());
+    }
+
+    /// The process has exited (a crash point fired).
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// kill -9: the crash path.

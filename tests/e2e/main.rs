@@ -9,6 +9,7 @@ mod viewgen;
 mod wide;
 
 mod corpus;
+mod crash;
 mod extremes;
 mod faults;
 mod oracle;

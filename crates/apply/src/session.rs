@@ -422,6 +422,7 @@ impl<'a> Session<'a> {
             return Err(err.into());
         }
         v.staged_chunks += 1;
+        summa_failpoint::hit("apply.chunk.shipped");
         Ok(())
     }
 
@@ -502,6 +503,7 @@ impl<'a> Session<'a> {
                 v.go_direct();
             }
         }
+        summa_failpoint::hit("apply.batch.merged");
         let lsn_text = Lsn(end_lsn).to_string();
         let generation: i64 = self
             .target
@@ -522,6 +524,7 @@ impl<'a> Session<'a> {
         }
         self.target.batch_execute("COMMIT").await?;
         self.target_open = false;
+        summa_failpoint::hit("apply.batch.after_commit");
         // Acknowledge only what is now durable in the target.
         repl.update_applied_lsn(Lsn(end_lsn));
         self.applied = end_lsn;
@@ -604,6 +607,7 @@ async fn merge_version(
         target
             .execute(drain, &[&chunk, &Lsn(start).to_string()])
             .await?;
+        summa_failpoint::hit("apply.drain.merged");
         v.staged_chunks = 1;
     }
     let row = if v.staged_chunks == 0 {

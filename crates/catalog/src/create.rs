@@ -114,6 +114,9 @@ pub async fn create_views(
 ) -> Result<Vec<CreatedVersion>, CatalogError> {
     crate::preflight::check_server(client).await?;
     crate::schema::install(client).await?;
+    for reaped in crate::reap::reap_abandoned(client).await? {
+        tracing::warn!(%reaped, "removed what an interrupted create left");
+    }
     let settings = match &opts.settings {
         Some(s) => s.clone(),
         None => PinnedSettings::capture(&*client)
@@ -167,13 +170,14 @@ pub async fn create_views(
             return Err(err);
         }
     };
-    match backfill_all(conn, client, &pending, opts, &slot, &feed).await {
-        Ok(created) => Ok(created),
-        Err(err) => {
-            cleanup(client, &pending, opts, Some(&slot)).await;
-            Err(err)
-        }
+    let result = backfill_all(conn, client, &pending, opts, &slot, &feed).await;
+    if result.is_err() {
+        cleanup(client, &pending, opts, Some(&slot)).await;
     }
+    for p in &pending {
+        crate::reap::unlock_build(&*client, &p.spec.name, p.version).await;
+    }
+    result
 }
 
 /// A new stream's slot (and publication) name. Slots are cluster-wide: the database's OID
@@ -283,6 +287,7 @@ async fn register(
         )
         .await
         .ctx(|| format!("registering {view} v{version}"))?;
+        crate::reap::lock_build(&tx, &view, version).await?;
         out.push(Pending {
             spec,
             plan,
@@ -609,6 +614,7 @@ async fn backfill_one(
                 tx.batch_execute("RELEASE SAVEPOINT summa_chunk")
                     .await
                     .ctx(|| format!("{label}: savepoint"))?;
+                summa_failpoint::hit("catalog.backfill.chunk");
             }
             Err(err)
                 if err.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)

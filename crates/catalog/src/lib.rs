@@ -13,6 +13,7 @@ mod drop;
 mod error;
 mod lifecycle;
 mod preflight;
+mod reap;
 mod records;
 mod schema;
 mod status;
@@ -29,6 +30,7 @@ pub use lifecycle::{
     drop_unused_streams, drop_version, gc, promote, retire, Promoted, PROMOTE_MAX_LAG_BYTES,
 };
 pub use preflight::{check_free_slot, check_server};
+pub use reap::reap_abandoned;
 pub use records::{
     list_streams, mark_broken, mark_drained, mark_live, stream_versions, StreamRecord,
     VersionRecord, VersionState,

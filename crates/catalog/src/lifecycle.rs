@@ -168,6 +168,7 @@ pub async fn promote(
     )
     .await
     .ctx(|| format!("recording the serving version of {view}"))?;
+    summa_failpoint::hit("catalog.promote.swapped");
     tx.commit().await.ctx(|| format!("promoting {view}"))?;
     Ok(Promoted {
         version: v.version,
@@ -325,6 +326,7 @@ pub async fn gc(client: &mut Client, retention: Duration) -> Result<Vec<String>,
             .ctx(|| format!("dropping {view} v{version}"))?;
         dropped.push(format!("{view} v{version}"));
     }
+    dropped.extend(crate::reap::reap_abandoned(client).await?);
     drop_unused_streams(client).await?;
     Ok(dropped)
 }
