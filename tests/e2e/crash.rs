@@ -84,7 +84,7 @@ async fn kill_9_at_seeded_crash_points_loses_and_duplicates_nothing() {
             let (url, stop) = (db.url.clone(), stop.clone());
             tokio::spawn(async move {
                 let client = connect(&url).await;
-                let mut rng = Rng::new(s ^ (w + 1) * 0x9E37);
+                let mut rng = Rng::new(s ^ ((w + 1) * 0x9E37));
                 while !stop.load(Ordering::Relaxed) {
                     // Up to 40 operations: larger than chunk_rows, so chunks are shipped.
                     items::run_workload(&client, &mut rng, 2, 40).await;
