@@ -98,13 +98,13 @@ async fn rows_written_during_backfill_are_counted_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn truncate_marks_the_version_broken_instead_of_lying() {
+async fn truncate_with_on_truncate_break_marks_the_version_broken() {
     let db = TestDb::new("truncate").await;
     let client = db.client().await;
     let mut rng = Rng::new(seed("truncate"));
     items::setup(&client, &mut rng, 50).await;
     db.create("by_grp", items::VIEWS[0].1);
-    let sidecar = db.sidecar();
+    let sidecar = db.sidecar_with_config("[apply]\non_truncate = \"break\"\n");
     client.batch_execute("TRUNCATE items").await.unwrap();
     let mut state = String::new();
     for _ in 0..200 {

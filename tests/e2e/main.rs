@@ -10,6 +10,7 @@ mod wide;
 
 mod corpus;
 mod crash;
+mod ddl;
 mod extremes;
 mod faults;
 mod oracle;

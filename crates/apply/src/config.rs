@@ -16,6 +16,22 @@ pub struct ApplyConfig {
     /// Retired versions older than this are dropped (`summa_catalog::gc`, run every
     /// [`GC_INTERVAL`]).
     pub retention: Duration,
+    /// What a TRUNCATE of a source table does to its versions.
+    pub on_truncate: TruncatePolicy,
+    /// Attempts at a batch that keeps failing in one version with a retryable error (statement
+    /// or lock timeout, deadlock, serialization failure) before that version is marked broken.
+    pub max_attempts: u32,
+}
+
+/// What a TRUNCATE of a source table does to the versions it feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TruncatePolicy {
+    /// Empty the summary inside the batch at the TRUNCATE's position in the stream: the
+    /// version is rebuilt (an empty table's summary) with no backfill and stays live.
+    Reset,
+    /// Mark the versions broken; an operator rebuilds them.
+    Break,
 }
 
 /// How often the sidecar drops retired versions past their retention and unused streams.
@@ -30,6 +46,8 @@ impl Default for ApplyConfig {
             statement_budget: Duration::from_secs(30),
             poll_interval: Duration::from_secs(2),
             retention: Duration::from_secs(24 * 3600),
+            on_truncate: TruncatePolicy::Reset,
+            max_attempts: 5,
         }
     }
 }

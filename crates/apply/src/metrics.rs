@@ -13,6 +13,10 @@ pub struct Metrics {
     /// Groups whose min/max was recomputed from their value table (the extreme's last copy
     /// went).
     pub recomputed_groups: AtomicU64,
+    /// Summaries emptied at a TRUNCATE of their source (`apply.on_truncate = "reset"`).
+    pub truncate_resets: AtomicU64,
+    /// Versions this process marked broken.
+    pub versions_broken: AtomicU64,
 }
 
 impl Metrics {
@@ -22,6 +26,14 @@ impl Metrics {
         self.applied_lsn.fetch_max(end_lsn, Ordering::Relaxed);
         self.applied_commit_time
             .fetch_max(commit_time.max(0) as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_reset(&self) {
+        self.truncate_resets.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_broken(&self) {
+        self.versions_broken.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn record_recomputes(&self, groups: u64) {

@@ -29,6 +29,14 @@ pub enum RunError {
     StreamEnded,
     #[error("version broken: {0}")]
     VersionBroken(String),
+    /// A statement of one version failed in a way that may pass (timeout, lock, deadlock); the
+    /// batch is replayed, and after `max_attempts` the version is marked broken.
+    #[error("{view} v{version}: {message}")]
+    BatchFailed {
+        view: String,
+        version: i32,
+        message: String,
+    },
     /// The stream's versions changed under an open batch; it is applied again after reload.
     #[error("the stream's versions changed; reloading")]
     VersionsChanged,
@@ -198,12 +206,18 @@ async fn stream_task(
     slot: String,
 ) {
     let mut attempt = 0;
+    let mut failures: HashMap<(String, i32), u32> = HashMap::new();
     loop {
         if *shutdown.borrow() {
             return;
         }
         let started = Instant::now();
-        match run_once(&conn, &cfg, &metrics, &mut shutdown, &slot).await {
+        let batches_before = metrics.batches.load(std::sync::atomic::Ordering::Relaxed);
+        let result = run_once(&conn, &cfg, &metrics, &mut shutdown, &slot).await;
+        if metrics.batches.load(std::sync::atomic::Ordering::Relaxed) > batches_before {
+            failures.clear();
+        }
+        match result {
             Ok(SessionEnd::Shutdown) => return,
             Ok(SessionEnd::NoVersions) => {
                 tracing::debug!(slot, "no maintained versions on this stream");
@@ -212,6 +226,31 @@ async fn stream_task(
             Ok(SessionEnd::Reload) | Err(RunError::VersionsChanged) => {
                 tracing::info!(slot, "versions changed; reloading");
                 attempt = 0;
+            }
+            Err(err @ RunError::Replication(_)) if slot_is_lost(&conn, &slot).await => {
+                lose_stream(&conn, &slot, &err).await;
+                return;
+            }
+            Err(RunError::BatchFailed {
+                view,
+                version,
+                message,
+            }) => {
+                let n = failures.entry((view.clone(), version)).or_insert(0);
+                *n += 1;
+                if *n >= cfg.max_attempts {
+                    let reason = format!("a batch failed {n} times in a row: {message}");
+                    break_after_retries(&conn, &metrics, &view, version, &reason).await;
+                    failures.remove(&(view, version));
+                    attempt = 0;
+                    continue;
+                }
+                let wait = backoff(*n - 1);
+                tracing::warn!(slot, view = %view, version, attempt = *n, error = %message, retry_in_ms = wait.as_millis() as u64, "batch failed; retrying");
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
             }
             Err(err) => {
                 if started.elapsed() > Duration::from_secs(30) {
@@ -230,6 +269,65 @@ async fn stream_task(
                 }
             }
         }
+    }
+}
+
+/// The slot was dropped, or invalidated by `max_slot_wal_keep_size` (`wal_status = 'lost'`):
+/// the changes since the applied LSN are gone, so its versions can only be rebuilt.
+async fn slot_is_lost(conn: &ConnInfo, slot: &str) -> bool {
+    let Ok(client) = conn.connect("summa-control").await else {
+        return false;
+    };
+    match client
+        .query_opt(
+            "SELECT coalesce(wal_status, '') FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await
+    {
+        Ok(None) => true,
+        Ok(Some(row)) => row.get::<_, String>(0) == "lost",
+        Err(_) => false,
+    }
+}
+
+/// Record that `slot` is gone: its versions become `stale` (see
+/// `summa_catalog::mark_stream_lost`).
+async fn lose_stream(conn: &ConnInfo, slot: &str, err: &RunError) {
+    let reason = format!(
+        "the replication slot {slot} was lost ({err}); changes since the applied LSN cannot be read: run `summa rebuild` for each view"
+    );
+    tracing::error!(slot, error = %err, "replication slot lost; its versions are stale");
+    let marked = match conn.connect("summa-control").await {
+        Ok(mut client) => summa_catalog::mark_stream_lost(&mut client, slot, &reason)
+            .await
+            .map_err(RunError::from),
+        Err(e) => Err(RunError::from(e)),
+    };
+    match marked {
+        Ok(versions) => tracing::error!(slot, ?versions, "marked stale"),
+        Err(e) => tracing::error!(slot, error = %e, "cannot record the lost slot"),
+    }
+}
+
+/// Mark `view` `version` broken after its batch kept failing.
+async fn break_after_retries(
+    conn: &ConnInfo,
+    metrics: &Metrics,
+    view: &str,
+    version: i32,
+    reason: &str,
+) {
+    tracing::error!(view, version, reason, "version broken");
+    metrics.record_broken();
+    let result = match conn.connect("summa-control").await {
+        Ok(client) => summa_catalog::mark_broken(&client, view, version, reason)
+            .await
+            .map_err(RunError::from),
+        Err(e) => Err(RunError::from(e)),
+    };
+    if let Err(e) = result {
+        tracing::error!(view, version, error = %e, "cannot record the broken version");
     }
 }
 

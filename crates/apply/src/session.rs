@@ -22,7 +22,7 @@ use summa_stream::{ConnInfo, Lsn, ReplicationClient, ReplicationEvent};
 use tokio::sync::watch;
 use tokio_postgres::Client;
 
-use crate::config::ApplyConfig;
+use crate::config::{ApplyConfig, TruncatePolicy};
 use crate::metrics::Metrics;
 use crate::runner::RunError;
 use crate::version::VersionRuntime;
@@ -109,7 +109,17 @@ impl<'a> Session<'a> {
                     &v.staging,
                 ))
                 .await?;
-            v.prepare(&target).await?;
+            // A lock on the version's tables shows here first: counted like a failed batch.
+            if let Err(err) = v.prepare(&target).await {
+                return Err(match is_retryable_in_version(&err) {
+                    true => RunError::BatchFailed {
+                        view: v.record.view.clone(),
+                        version: v.record.version,
+                        message: summa_catalog::db_message(&err),
+                    },
+                    false => err.into(),
+                });
+            }
         }
         // Versions waiting to join this stream may now take their snapshot (see
         // `summa_catalog::create_views`): every change from here on reaches their pending table.
@@ -240,6 +250,7 @@ impl<'a> Session<'a> {
                 }
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(self.last_generation_check + GENERATION_CHECK)), if self.idle() => {
                     self.check_generation().await?;
+                    self.check_sources().await?;
                 }
                 event = repl.recv() => {
                     match event? {
@@ -294,7 +305,7 @@ impl<'a> Session<'a> {
                     .versions
                     .iter()
                     .any(|v| v.has_work() || v.broken.is_some());
-                if !has_work && self.batch_end.is_none() {
+                if !has_work && self.batch_end.is_none() && !self.target_open {
                     // Nothing of ours in it and nothing pending: safe to acknowledge at once.
                     repl.update_applied_lsn(end_lsn);
                     return Ok(());
@@ -353,16 +364,16 @@ impl<'a> Session<'a> {
                     .for_each(|v| v.on_relation(rel));
             }
             Message::Truncate { rels } => {
-                for v in self
-                    .versions
-                    .iter_mut()
-                    .filter(|v| rels.contains(&v.source_oid()))
-                {
-                    v.break_with(format!(
-                        "source table {} was truncated at {}; rebuild the view",
-                        v.record.plan.source_qualified(),
-                        Lsn(commit_lsn)
-                    ));
+                let truncated: Vec<usize> = (0..self.versions.len())
+                    .filter(|&i| {
+                        let v = &self.versions[i];
+                        rels.contains(&v.source_oid())
+                            && v.broken.is_none()
+                            && commit_lsn >= v.record.start_lsn
+                    })
+                    .collect();
+                for i in truncated {
+                    self.on_truncate(i, commit_lsn).await?;
                 }
             }
             _ => {}
@@ -394,6 +405,105 @@ impl<'a> Session<'a> {
         }
         for i in full {
             self.ship_chunk(i).await?;
+        }
+        Ok(())
+    }
+
+    /// Version `i`'s source was truncated in the transaction committing at `commit_lsn`: reset
+    /// its summary at exactly this point of the batch (what came before is merged first), or
+    /// break it, as configured.
+    async fn on_truncate(&mut self, i: usize, commit_lsn: u64) -> Result<(), RunError> {
+        let v = &mut self.versions[i];
+        let at = format!(
+            "source table {} was truncated at {}",
+            v.record.plan.source_qualified(),
+            Lsn(commit_lsn)
+        );
+        if self.cfg.on_truncate == TruncatePolicy::Break {
+            v.break_with(format!(
+                "{at}; rebuild the view (apply.on_truncate = \"break\")"
+            ));
+            return Ok(());
+        }
+        let mut stmts = Vec::new();
+        let target = Target::new(&v.record.table_schema, &v.record.table_name);
+        match v.pending {
+            None => {
+                self.begin_target().await?;
+                if self.versions[i].has_work() {
+                    self.merge_or_abandon(
+                        i,
+                        &format!("before the TRUNCATE at {}", Lsn(commit_lsn)),
+                    )
+                    .await?;
+                }
+            }
+            // Joining, consistent point known: every change waiting in the pending table, or
+            // buffered, precedes the TRUNCATE and is moot.
+            Some(Some(_)) => {
+                v.rows.take();
+                v.staged_chunks = 0;
+                stmts.push(format!("DELETE FROM {}", target.pending()));
+                self.begin_target().await?;
+            }
+            Some(None) => {
+                v.break_with(format!(
+                    "{at} while the version was still backfilling; rebuild the view"
+                ));
+                return Ok(());
+            }
+        }
+        let v = &self.versions[i];
+        stmts.extend(summa_plan::sqlgen::reset_objects(&v.record.plan, &target));
+        for stmt in stmts {
+            if let Err(err) = self.target.batch_execute(&stmt).await {
+                let reason = format!(
+                    "resetting after a TRUNCATE failed: {}",
+                    summa_catalog::db_message(&err)
+                );
+                return self.abandon_batch_breaking(i, reason).await;
+            }
+        }
+        tracing::warn!(view = %v.record.view, version = v.record.version, "{at}: summary reset");
+        self.metrics.record_reset();
+        Ok(())
+    }
+
+    /// Break versions whose source table was dropped, or whose columns were dropped, renamed
+    /// or changed type, as soon as the catalog shows it (pgoutput sends no DDL; a Relation
+    /// message only comes with the next change, and a dropped table sends none).
+    async fn check_sources(&mut self) -> Result<(), RunError> {
+        for i in 0..self.versions.len() {
+            let v = &self.versions[i];
+            if v.broken.is_some() {
+                continue;
+            }
+            let rows = self
+                .target
+                .query(
+                    "SELECT attname::text, atttypid FROM pg_attribute \
+                     WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped",
+                    &[&v.source_oid()],
+                )
+                .await?;
+            let table = v.record.plan.source_qualified();
+            let reason = if rows.is_empty() {
+                Some(format!("source table {table} was dropped; recreate it and rebuild the view, or drop the view"))
+            } else {
+                let columns: Vec<(String, u32)> =
+                    rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+                let columns: Vec<(&str, u32)> =
+                    columns.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+                v.schema_mismatch(&table, &columns)
+            };
+            if let Some(reason) = reason {
+                let (view, version) = (v.record.view.clone(), v.record.version);
+                summa_catalog::mark_broken(&self.target, &view, version, &reason).await?;
+                self.metrics.record_broken();
+                tracing::error!(view = %view, version, reason = %reason, "version broken");
+                self.versions[i].broken = Some(reason);
+                self.reload = true;
+            }
         }
         Ok(())
     }
@@ -440,6 +550,16 @@ impl<'a> Session<'a> {
                 "applying the changes {at} failed: {}",
                 summa_catalog::db_message(&err)
             ),
+            Err(err) if is_retryable_in_version(&err) => {
+                // The batch is replayed after a backoff; the runner counts the attempts.
+                let _ = self.target.batch_execute("ROLLBACK").await;
+                self.target_open = false;
+                return Err(RunError::BatchFailed {
+                    view: v.record.view.clone(),
+                    version: v.record.version,
+                    message: summa_catalog::db_message(&err),
+                });
+            }
             Err(err) => return Err(err.into()),
         };
         self.abandon_batch_breaking(i, reason).await?;
@@ -456,6 +576,7 @@ impl<'a> Session<'a> {
         self.target.batch_execute("ROLLBACK").await?;
         self.target_open = false;
         summa_catalog::mark_broken(&self.target, &view, version, &reason).await?;
+        self.metrics.record_broken();
         tracing::error!(view = %view, version, reason = %reason, "version broken");
         Err(RunError::VersionBroken(format!(
             "{view} v{version}: {reason}"
@@ -491,6 +612,7 @@ impl<'a> Session<'a> {
             if let Some(reason) = &v.broken {
                 summa_catalog::mark_broken(&self.target, &v.record.view, v.record.version, reason)
                     .await?;
+                self.metrics.record_broken();
             }
             if v.drained {
                 summa_catalog::mark_drained(&self.target, &v.record, &self.slot).await?;
@@ -540,6 +662,11 @@ impl<'a> Session<'a> {
         self.batch_started = None;
         self.batch_changes = 0;
         self.versions.retain(|v| v.broken.is_none());
+        // A busy stream is never idle: check its sources between batches too.
+        if self.last_generation_check.elapsed() >= GENERATION_CHECK {
+            self.check_generation().await?;
+            self.check_sources().await?;
+        }
         Ok(())
     }
 }
@@ -563,6 +690,14 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
 fn is_definite(err: &tokio_postgres::Error) -> bool {
     err.code()
         .map(|c| matches!(&c.code()[..2], "22" | "23" | "42" | "0A"))
+        .unwrap_or(false)
+}
+
+/// Errors of one version's statements that may pass (statement or lock timeout, deadlock,
+/// serialization failure): retried, and counted against `max_attempts`.
+fn is_retryable_in_version(err: &tokio_postgres::Error) -> bool {
+    err.code()
+        .map(|c| matches!(c.code(), "57014" | "55P03") || c.code().starts_with("40"))
         .unwrap_or(false)
 }
 

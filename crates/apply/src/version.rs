@@ -176,28 +176,44 @@ impl VersionRuntime {
 
     /// A (new) Relation message for the source: map shipped columns by name and type.
     pub fn on_relation(&mut self, rel: &Relation) {
-        let mut positions = Vec::new();
-        for col in &self.record.plan.shipped {
-            match rel.columns.iter().position(|c| c.name == col.name) {
-                Some(i) if rel.columns[i].type_oid == col.type_oid => positions.push(i),
-                Some(_) => {
-                    self.break_with(format!(
-                        "column {} of {}.{} changed type; rebuild the view",
-                        col.name, rel.schema, rel.name
-                    ));
-                    return;
-                }
-                None => {
-                    self.break_with(format!(
-                        "column {} of {}.{} was dropped or renamed; rebuild the view",
-                        col.name, rel.schema, rel.name
-                    ));
-                    return;
-                }
-            }
+        let columns: Vec<(&str, u32)> = rel
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.type_oid))
+            .collect();
+        if let Some(reason) =
+            self.schema_mismatch(&format!("{}.{}", rel.schema, rel.name), &columns)
+        {
+            self.break_with(reason);
+            return;
         }
+        let positions: Vec<usize> = self
+            .record
+            .plan
+            .shipped
+            .iter()
+            .filter_map(|col| rel.columns.iter().position(|c| c.name == col.name))
+            .collect();
         self.keys_only = positions.iter().all(|&i| rel.columns[i].is_key);
         self.positions = Some(positions);
+    }
+
+    /// Why the source `table` with `columns` (name, type OID) can no longer feed this version:
+    /// a shipped column was dropped, renamed or changed type. Added columns are fine.
+    pub fn schema_mismatch(&self, table: &str, columns: &[(&str, u32)]) -> Option<String> {
+        self.record.plan.shipped.iter().find_map(|col| {
+            match columns.iter().find(|(name, _)| *name == col.name) {
+                Some((_, oid)) if *oid == col.type_oid => None,
+                Some(_) => Some(format!(
+                    "column {} of {table} changed type; rebuild the view",
+                    col.name
+                )),
+                None => Some(format!(
+                    "column {} of {table} was dropped or renamed; rebuild the view",
+                    col.name
+                )),
+            }
+        })
     }
 
     pub fn break_with(&mut self, reason: String) {

@@ -32,8 +32,8 @@ pub use lifecycle::{
 pub use preflight::{check_free_slot, check_server};
 pub use reap::reap_abandoned;
 pub use records::{
-    list_streams, mark_broken, mark_drained, mark_live, stream_versions, StreamRecord,
-    VersionRecord, VersionState,
+    list_streams, mark_broken, mark_drained, mark_live, mark_stream_lost, stream_versions,
+    StreamRecord, VersionRecord, VersionState,
 };
 pub use schema::install;
 pub use status::{status, StatusRow};

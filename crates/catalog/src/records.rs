@@ -142,6 +142,55 @@ pub async fn mark_broken(
     Ok(())
 }
 
+/// The stream's slot is gone (dropped, or invalidated by `max_slot_wal_keep_size`): its
+/// changes since the applied LSN are lost to us. Its maintained versions become `stale` with
+/// `reason` (they stay readable, correct as of the applied LSN; `summa rebuild` builds a fresh
+/// version on a new stream), and the stream and its publication are removed. Returns the
+/// versions marked.
+pub async fn mark_stream_lost(
+    client: &mut tokio_postgres::Client,
+    slot: &str,
+    reason: &str,
+) -> Result<Vec<String>, CatalogError> {
+    let tx = client
+        .transaction()
+        .await
+        .ctx(|| format!("recording the loss of stream {slot}"))?;
+    let marked = tx
+        .query(
+            "UPDATE summa.versions SET state = CASE WHEN state IN ('live', 'catching_up') THEN 'stale' ELSE state END, \
+             error = CASE WHEN state IN ('live', 'catching_up') THEN $2 ELSE error END, slot_name = NULL, updated_at = now() \
+             WHERE slot_name = $1 RETURNING format('%s v%s', view_name, version), state",
+            &[&slot, &reason],
+        )
+        .await
+        .ctx(|| format!("marking the versions of stream {slot} stale"))?;
+    let publication: Option<String> = tx
+        .query_opt(
+            "DELETE FROM summa.streams WHERE slot_name = $1 RETURNING publication",
+            &[&slot],
+        )
+        .await
+        .ctx(|| format!("removing stream {slot}"))?
+        .map(|r| r.get(0));
+    if let Some(publication) = publication {
+        tx.batch_execute(&format!(
+            "DROP PUBLICATION IF EXISTS {}",
+            summa_plan::ident::quote_ident(&publication)
+        ))
+        .await
+        .ctx(|| format!("dropping publication {publication}"))?;
+    }
+    tx.commit()
+        .await
+        .ctx(|| format!("recording the loss of stream {slot}"))?;
+    Ok(marked
+        .iter()
+        .filter(|r| r.get::<_, String>(1) == "stale")
+        .map(|r| r.get(0))
+        .collect())
+}
+
 /// `catching_up` versions of `slot` become `live` (the stream has reached the WAL's end);
 /// versions still draining a pending table wait for [`mark_drained`].
 pub async fn mark_live(client: &impl GenericClient, slot: &str) -> Result<u64, CatalogError> {

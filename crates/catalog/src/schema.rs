@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS summa.versions (
     view_name text NOT NULL REFERENCES summa.views (name),
     version int NOT NULL,
     state text NOT NULL CONSTRAINT versions_state_check
-        CHECK (state IN ('backfilling', 'catching_up', 'live', 'broken', 'retired')),
+        CHECK (state IN ('backfilling', 'catching_up', 'live', 'broken', 'stale', 'retired')),
     table_schema text NOT NULL,
     table_name text NOT NULL,
     sql text NOT NULL,
@@ -96,7 +96,16 @@ DO $$ BEGIN
         ALTER TABLE summa.versions ADD COLUMN retired_at timestamptz;
         ALTER TABLE summa.versions DROP CONSTRAINT IF EXISTS versions_state_check;
         ALTER TABLE summa.versions ADD CONSTRAINT versions_state_check
-            CHECK (state IN ('backfilling', 'catching_up', 'live', 'broken', 'retired'));
+            CHECK (state IN ('backfilling', 'catching_up', 'live', 'broken', 'stale', 'retired'));
+    END IF;
+END $$;
+-- Catalogs created before the stream-lost state `stale`.
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'versions_state_check'
+                   AND pg_get_constraintdef(oid) LIKE '%stale%') THEN
+        ALTER TABLE summa.versions DROP CONSTRAINT IF EXISTS versions_state_check;
+        ALTER TABLE summa.versions ADD CONSTRAINT versions_state_check
+            CHECK (state IN ('backfilling', 'catching_up', 'live', 'broken', 'stale', 'retired'));
     END IF;
 END $$;
 CREATE UNIQUE INDEX IF NOT EXISTS streams_one_shared ON summa.streams ((true)) WHERE shared;

@@ -40,6 +40,11 @@ pub struct ApplySection {
     pub max_batch_delay_ms: u64,
     /// Signed rows per view buffered in memory before a chunk is shipped to Postgres.
     pub chunk_rows: usize,
+    /// `reset` (empty the summary at the TRUNCATE's position; it stays live) or `break`.
+    pub on_truncate: summa_apply::TruncatePolicy,
+    /// Attempts at a batch failing with a timeout, lock or deadlock error in one version before
+    /// that version is marked broken.
+    pub max_attempts: u32,
 }
 
 impl Default for Config {
@@ -65,6 +70,8 @@ impl Default for ApplySection {
             max_batch_changes: d.max_batch_changes,
             max_batch_delay_ms: d.max_batch_delay.as_millis() as u64,
             chunk_rows: d.chunk_rows,
+            on_truncate: d.on_truncate,
+            max_attempts: d.max_attempts,
         }
     }
 }
@@ -83,6 +90,8 @@ log_format = "text"                # text | json
 max_batch_changes = 50000          # close a batch after this many source changes
 max_batch_delay_ms = 200           # ... or this long after it opened (at a commit)
 chunk_rows = 20000                 # signed rows per view held in memory before shipping
+on_truncate = "reset"              # reset: empty the summary at the TRUNCATE | break: mark broken
+max_attempts = 5                   # a batch failing on timeouts/locks in one version: tries before broken
 "#;
 
 impl Config {
@@ -138,8 +147,13 @@ impl Config {
                 self.verify_chunk_groups
             );
         }
-        if self.apply.max_batch_changes == 0 || self.apply.chunk_rows == 0 {
-            bail!("apply.max_batch_changes and apply.chunk_rows must be positive");
+        if self.apply.max_batch_changes == 0
+            || self.apply.chunk_rows == 0
+            || self.apply.max_attempts == 0
+        {
+            bail!(
+                "apply.max_batch_changes, apply.chunk_rows and apply.max_attempts must be positive"
+            );
         }
         Ok(())
     }
@@ -161,6 +175,8 @@ impl Config {
             max_batch_changes: self.apply.max_batch_changes,
             max_batch_delay: Duration::from_millis(self.apply.max_batch_delay_ms),
             chunk_rows: self.apply.chunk_rows,
+            on_truncate: self.apply.on_truncate,
+            max_attempts: self.apply.max_attempts,
             statement_budget: self.statement_budget(),
             retention: self.retention(),
             ..Default::default()
@@ -194,6 +210,8 @@ mod tests {
             d.apply.max_batch_delay_ms
         );
         assert_eq!(from_doc.apply.chunk_rows, d.apply.chunk_rows);
+        assert_eq!(from_doc.apply.on_truncate, d.apply.on_truncate);
+        assert_eq!(from_doc.apply.max_attempts, d.apply.max_attempts);
     }
 
     #[test]
@@ -210,5 +228,11 @@ mod tests {
         std::fs::write(&p, "[apply]\nchunk_rows = \"many\"\n").unwrap();
         let err = format!("{:#}", Config::load(Some(&p)).unwrap_err());
         assert!(err.contains("chunk_rows"), "{err}");
+        std::fs::write(&p, "[apply]\non_truncate = \"ignore\"\n").unwrap();
+        let err = format!("{:#}", Config::load(Some(&p)).unwrap_err());
+        assert!(
+            err.contains("on_truncate") && err.contains("reset"),
+            "{err}"
+        );
     }
 }

@@ -14,14 +14,7 @@ pub fn create_objects(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
     let mut stmts = vec![summary_table(plan, target)];
     let table = target.table();
     if plan.is_global() {
-        let linear: Vec<_> = plan.states.iter().filter(|s| s.kind.is_linear()).collect();
-        let names: Vec<String> = linear.iter().map(|s| quote_ident(&s.column)).collect();
-        let zeros: Vec<String> = linear.iter().map(|s| zero(&s.type_sql)).collect();
-        stmts.push(format!(
-            "INSERT INTO {table} ({}) VALUES ({})",
-            names.join(", "),
-            zeros.join(", ")
-        ));
+        stmts.push(global_row(plan, target));
     } else {
         stmts.push(format!(
             "CREATE UNIQUE INDEX ON {table} ({}) NULLS NOT DISTINCT",
@@ -46,6 +39,32 @@ pub fn create_objects(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
             "CREATE UNIQUE INDEX ON {values} ({}\"__v\") NULLS NOT DISTINCT",
             prefixed(&key_columns(plan))
         ));
+    }
+    stmts
+}
+
+/// The single row of a global aggregate over no rows: linear states zero, extremes NULL.
+fn global_row(plan: &MaintenancePlan, target: &Target) -> String {
+    let linear: Vec<_> = plan.states.iter().filter(|s| s.kind.is_linear()).collect();
+    let names: Vec<String> = linear.iter().map(|s| quote_ident(&s.column)).collect();
+    let zeros: Vec<String> = linear.iter().map(|s| zero(&s.type_sql)).collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        target.table(),
+        names.join(", "),
+        zeros.join(", ")
+    )
+}
+
+/// Statements that bring a version to the summary of an empty source (after a TRUNCATE),
+/// inside the caller's transaction. DELETE, not TRUNCATE: readers are never blocked.
+pub fn reset_objects(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
+    let mut stmts: Vec<String> = (0..plan.value_tables.len())
+        .map(|i| format!("DELETE FROM {}", target.values(i)))
+        .collect();
+    stmts.push(format!("DELETE FROM {}", target.table()));
+    if plan.is_global() {
+        stmts.push(global_row(plan, target));
     }
     stmts
 }

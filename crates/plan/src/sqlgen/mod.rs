@@ -9,7 +9,7 @@ mod merge;
 mod pending;
 mod read;
 
-pub use ddl::{create_objects, drop_objects};
+pub use ddl::{create_objects, drop_objects, reset_objects};
 pub use merge::{
     backfill_chunk, create_staging, delete_empty_groups, delete_spent_values, merge_changes,
     merge_staged, recompute_extremes, stage_rows, MergeResult,

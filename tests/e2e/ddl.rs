@@ -1,0 +1,326 @@
+//! Source DDL and other faults mid-stream: each breaks (or resets) only what it must, says why,
+//! and every other version keeps serving equal to its SELECT.
+
+use std::time::Duration;
+
+use crate::harness::{seed, Rng, TestDb};
+use crate::items;
+
+const BY_GRP: &str = "SELECT grp, count(*), sum(val) FROM items GROUP BY grp";
+const BY_CAT: &str = "SELECT cat, count(*) FROM items GROUP BY cat";
+const QTY: &str = "SELECT grp, sum(qty) AS qty FROM items GROUP BY grp";
+const EXTREMES: &str = "SELECT grp, min(val) AS lo, max(val) AS hi FROM items GROUP BY grp";
+const TOTALS: &str = "SELECT count(*) AS n, sum(val) AS total, max(qty) AS top FROM items";
+
+/// Wait (up to 20 s) for `view`'s newest version to reach `state`; returns its error text.
+async fn wait_state(db: &TestDb, view: &str, state: &str) -> String {
+    let client = db.client().await;
+    let mut seen = String::new();
+    for _ in 0..400 {
+        let row = client
+            .query_one(
+                "SELECT state, coalesce(error, '') FROM summa.versions WHERE view_name = $1 \
+                 ORDER BY version DESC LIMIT 1",
+                &[&view],
+            )
+            .await
+            .unwrap();
+        seen = row.get(0);
+        if seen == state {
+            return row.get(1);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{view} did not become {state} (is {seen})");
+}
+
+async fn state_of(db: &TestDb, view: &str) -> String {
+    db.client()
+        .await
+        .query_one(
+            "SELECT state FROM summa.versions WHERE view_name = $1 ORDER BY version DESC LIMIT 1",
+            &[&view],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Inserts touching only grp and val (columns every remaining view can still read).
+async fn write_some(db: &TestDb, n: i32) {
+    db.client()
+        .await
+        .batch_execute(&format!(
+            "INSERT INTO items (grp, val) SELECT g % 5, g FROM generate_series(1, {n}) g; \
+             UPDATE items SET grp = grp + 1 WHERE id % 7 = 0; DELETE FROM items WHERE id % 11 = 0"
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn column_ddl_breaks_only_the_versions_reading_that_column() {
+    let db = TestDb::new("ddl").await;
+    let client = db.client().await;
+    let mut rng = Rng::new(seed("ddl"));
+    items::setup(&client, &mut rng, 200).await;
+    for (name, sql) in [("by_grp", BY_GRP), ("by_cat", BY_CAT), ("qty", QTY)] {
+        db.create(name, sql);
+    }
+    let sidecar = db.sidecar();
+
+    // ADD COLUMN: nothing breaks.
+    client
+        .batch_execute("ALTER TABLE items ADD COLUMN extra int DEFAULT 7")
+        .await
+        .unwrap();
+    items::run_workload(&client, &mut rng, 10, 5).await;
+    db.wait_applied().await;
+    for (name, sql) in [("by_grp", BY_GRP), ("by_cat", BY_CAT), ("qty", QTY)] {
+        db.assert_equal(name, sql).await;
+    }
+
+    // DROP COLUMN of a column only `qty` reads: it breaks before any further change arrives.
+    client
+        .batch_execute("ALTER TABLE items DROP COLUMN qty")
+        .await
+        .unwrap();
+    let error = wait_state(&db, "qty", "broken").await;
+    assert!(
+        error.contains("column qty") && error.contains("dropped"),
+        "{error}"
+    );
+    // RENAME of a column `by_cat` reads.
+    client
+        .batch_execute("ALTER TABLE items RENAME COLUMN cat TO category")
+        .await
+        .unwrap();
+    let error = wait_state(&db, "by_cat", "broken").await;
+    assert!(
+        error.contains("column cat") && error.contains("renamed"),
+        "{error}"
+    );
+    // by_grp is untouched and keeps applying.
+    write_some(&db, 300).await;
+    db.wait_applied().await;
+    db.assert_equal("by_grp", BY_GRP).await;
+    assert_eq!(state_of(&db, "by_grp").await, "live");
+
+    // ALTER TYPE of a column by_grp reads.
+    client
+        .batch_execute("ALTER TABLE items ALTER COLUMN val TYPE float8")
+        .await
+        .unwrap();
+    let error = wait_state(&db, "by_grp", "broken").await;
+    assert!(
+        error.contains("column val") && error.contains("changed type"),
+        "{error}"
+    );
+
+    let (ok, out, _) = db.summa(&["status"]);
+    assert!(ok && out.matches("broken").count() >= 3, "{out}");
+    assert!(sidecar.log_text().contains("version broken"));
+    sidecar.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_source_table_breaks_its_versions_and_the_others_keep_serving() {
+    let db = TestDb::new("droptable").await;
+    let client = db.client().await;
+    let mut rng = Rng::new(seed("droptable"));
+    items::setup(&client, &mut rng, 100).await;
+    client
+        .batch_execute(
+            "CREATE TABLE side (k int, v int); ALTER TABLE side REPLICA IDENTITY FULL; INSERT INTO side SELECT g % 3, g FROM generate_series(1, 50) g",
+        )
+        .await
+        .unwrap();
+    db.create("by_grp", BY_GRP);
+    db.create("side_sum", "SELECT k, sum(v) FROM side GROUP BY k");
+    let sidecar = db.sidecar();
+    client.batch_execute("DROP TABLE side").await.unwrap();
+    let error = wait_state(&db, "side_sum", "broken").await;
+    assert!(
+        error.contains("side") && error.contains("dropped"),
+        "{error}"
+    );
+    write_some(&db, 200).await;
+    db.wait_applied().await;
+    db.assert_equal("by_grp", BY_GRP).await;
+    assert_eq!(state_of(&db, "by_grp").await, "live");
+    sidecar.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn truncate_resets_the_summary_at_its_position_in_the_stream() {
+    let db = TestDb::new("truncreset").await;
+    let client = db.client().await;
+    let mut rng = Rng::new(seed("truncreset"));
+    items::setup(&client, &mut rng, 150).await;
+    for (name, sql) in [
+        ("by_grp", BY_GRP),
+        ("extremes", EXTREMES),
+        ("totals", TOTALS),
+    ] {
+        db.create(name, sql);
+    }
+    let sidecar = db.sidecar();
+    // Changes before and after the TRUNCATE, in its own transaction and around it.
+    items::run_workload(&client, &mut rng, 5, 6).await;
+    client
+        .batch_execute(
+            "BEGIN; INSERT INTO items (grp, val, qty) VALUES (1, 5, 5), (2, 6, 6); \
+             TRUNCATE items; INSERT INTO items (grp, val, qty) VALUES (3, 7, 7), (NULL, 8, 8); COMMIT",
+        )
+        .await
+        .unwrap();
+    db.wait_applied().await;
+    for (name, sql) in [
+        ("by_grp", BY_GRP),
+        ("extremes", EXTREMES),
+        ("totals", TOTALS),
+    ] {
+        db.assert_equal(name, sql).await;
+        assert_eq!(state_of(&db, name).await, "live");
+    }
+    client.batch_execute("TRUNCATE items").await.unwrap();
+    items::run_workload(&client, &mut rng, 10, 6).await;
+    db.wait_applied().await;
+    for (name, sql) in [
+        ("by_grp", BY_GRP),
+        ("extremes", EXTREMES),
+        ("totals", TOTALS),
+    ] {
+        db.assert_equal(name, sql).await;
+    }
+    assert!(sidecar.log_text().contains("summary reset"));
+    sidecar.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_blocked_by_a_lock_is_retried_then_breaks_only_its_version() {
+    let db = TestDb::new("retries").await;
+    let client = db.client().await;
+    let mut rng = Rng::new(seed("retries"));
+    items::setup(&client, &mut rng, 100).await;
+    db.create("by_grp", BY_GRP);
+    db.create("by_cat", BY_CAT);
+    let sidecar = db.sidecar_with_config("statement_budget_ms = 300\n[apply]\nmax_attempts = 4\n");
+    let locker = db.client().await;
+
+    // A lock held for a moment: the batch is retried and applied.
+    locker
+        .batch_execute("BEGIN; LOCK TABLE by_grp__v1 IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    write_some(&db, 50).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    locker.batch_execute("COMMIT").await.unwrap();
+    db.wait_applied().await;
+    db.assert_equal("by_grp", BY_GRP).await;
+    db.assert_equal("by_cat", BY_CAT).await;
+
+    // A lock that stays: after max_attempts the version is broken, the other keeps applying.
+    locker
+        .batch_execute("BEGIN; LOCK TABLE by_grp__v1 IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    write_some(&db, 50).await;
+    let error = wait_state(&db, "by_grp", "broken").await;
+    assert!(
+        error.contains("failed 4 times") && error.contains("timeout"),
+        "{error}"
+    );
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    write_some(&db, 50).await;
+    db.wait_applied().await;
+    db.assert_equal("by_cat", BY_CAT).await;
+    let log = sidecar.log_text();
+    assert!(log.contains("batch failed; retrying"), "{log}");
+    sidecar.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_slot_marks_versions_stale_and_rebuild_recovers() {
+    let db = TestDb::new("slotlost").await;
+    let client = db.client().await;
+    let mut rng = Rng::new(seed("slotlost"));
+    items::setup(&client, &mut rng, 100).await;
+    db.create("by_grp", BY_GRP);
+    let sidecar = db.sidecar();
+    write_some(&db, 50).await;
+    db.wait_applied().await;
+    sidecar.stop();
+    client
+        .batch_execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM summa.streams; \
+             INSERT INTO items (grp, val) VALUES (1, 1), (2, 2)",
+        )
+        .await
+        .unwrap();
+    let sidecar = db.sidecar();
+    let error = wait_state(&db, "by_grp", "stale").await;
+    assert!(
+        error.contains("slot") && error.contains("summa rebuild"),
+        "{error}"
+    );
+    let (ok, out, _) = db.summa(&["status"]);
+    assert!(ok && out.contains("stale"), "{out}");
+    // The sidecar keeps running; a rebuild builds a new version on a new stream.
+    let (ok, out, err) = db.summa(&["rebuild", "by_grp", "--promote", "--timeout-secs", "60"]);
+    assert!(ok, "rebuild: {out}{err}");
+    write_some(&db, 50).await;
+    db.wait_applied().await;
+    db.assert_equal("by_grp", BY_GRP).await;
+    sidecar.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slot_invalidated_by_max_slot_wal_keep_size_marks_versions_stale() {
+    let pg = tokio::task::spawn_blocking(|| {
+        summa_localpg::LocalPostgres::start_with(&[
+            ("max_slot_wal_keep_size", "'32MB'"),
+            ("max_wal_size", "'64MB'"),
+        ])
+    })
+    .await
+    .unwrap()
+    .expect("start a cluster with max_slot_wal_keep_size");
+    let db = TestDb::on(&pg, "invalidated").await;
+    let client = db.client().await;
+    let mut rng = Rng::new(seed("invalidated"));
+    items::setup(&client, &mut rng, 100).await;
+    db.create("by_grp", BY_GRP);
+    // No sidecar reads the slot while ~100 MB of WAL go by: a checkpoint invalidates it.
+    client
+        .batch_execute("CREATE TABLE ballast (x text)")
+        .await
+        .unwrap();
+    for _ in 0..6 {
+        client
+            .batch_execute(
+                "INSERT INTO ballast SELECT repeat('x', 1000) FROM generate_series(1, 16000); \
+                 SELECT pg_switch_wal(); CHECKPOINT",
+            )
+            .await
+            .unwrap();
+    }
+    let status: String = client
+        .query_one(
+            "SELECT coalesce(wal_status, '?') FROM pg_replication_slots WHERE slot_name LIKE 'summa%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "lost", "the slot should have been invalidated");
+    let sidecar = db.sidecar();
+    let error = wait_state(&db, "by_grp", "stale").await;
+    assert!(error.contains("slot"), "{error}");
+    let (ok, out, err) = db.summa(&["rebuild", "by_grp", "--promote", "--timeout-secs", "60"]);
+    assert!(ok, "rebuild: {out}{err}");
+    write_some(&db, 50).await;
+    db.wait_applied().await;
+    db.assert_equal("by_grp", BY_GRP).await;
+    sidecar.stop();
+}
