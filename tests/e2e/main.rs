@@ -13,6 +13,7 @@ mod crash;
 mod ddl;
 mod extremes;
 mod faults;
+mod ops;
 mod oracle;
 mod preflight;
 mod property;

@@ -83,7 +83,14 @@ pub async fn run(
         else {
             return Ok(());
         };
-        if serve(&conn, &cfg, &metrics, leased, &mut shutdown_watch).await {
+        metrics
+            .lease_held
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let shut_down = serve(&conn, &cfg, &metrics, leased, &mut shutdown_watch).await;
+        metrics
+            .lease_held
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        if shut_down {
             return Ok(());
         }
         tracing::warn!("lost the control connection (and with it the lease); re-acquiring");
@@ -246,6 +253,7 @@ async fn stream_task(
                     continue;
                 }
                 let wait = backoff(*n - 1);
+                metrics.record_retry();
                 tracing::warn!(slot, view = %view, version, attempt = *n, error = %message, retry_in_ms = wait.as_millis() as u64, "batch failed; retrying");
                 tokio::select! {
                     _ = shutdown.changed() => return,
@@ -262,6 +270,7 @@ async fn stream_task(
                     tracing::error!(slot, error = %err, "stream stopped");
                     return;
                 }
+                metrics.record_retry();
                 tracing::warn!(slot, error = %err, retry_in_ms = wait.as_millis() as u64, "stream interrupted; reconnecting");
                 tokio::select! {
                     _ = shutdown.changed() => return,

@@ -160,13 +160,17 @@ impl<'a> Session<'a> {
 
     /// An idle session notices changed versions (retire, drop, a version joining) within
     /// [`GENERATION_CHECK`], keepalives or not.
+    /// When idle (nothing received is left to apply) it also stamps the stream's `applied_at`,
+    /// so lag in seconds means "time since the sidecar last had nothing left to apply".
     async fn check_generation(&mut self) -> Result<(), RunError> {
         self.last_generation_check = Instant::now();
+        let idle = self.idle();
         let generation: i64 = self
             .target
             .query_one(
-                "SELECT generation FROM summa.streams WHERE slot_name = $1",
-                &[&self.slot],
+                "UPDATE summa.streams SET applied_at = CASE WHEN $2 THEN now() ELSE applied_at END \
+                 WHERE slot_name = $1 RETURNING generation",
+                &[&self.slot, &idle],
             )
             .await?
             .get(0);
@@ -231,6 +235,7 @@ impl<'a> Session<'a> {
             return Ok(SessionEnd::NoVersions);
         }
         tracing::info!(slot = %self.slot, versions = self.versions.len(), lsn = %Lsn(self.applied), "streaming");
+        let _streaming = crate::metrics::StreamingGuard::new(self.metrics);
         loop {
             let deadline = self.batch_deadline();
             tokio::select! {
@@ -650,7 +655,12 @@ impl<'a> Session<'a> {
         // Acknowledge only what is now durable in the target.
         repl.update_applied_lsn(Lsn(end_lsn));
         self.applied = end_lsn;
-        self.metrics.record_batch(changes, end_lsn, commit_time);
+        let took = self
+            .batch_started
+            .map(|s| s.elapsed())
+            .unwrap_or_else(|| flush_started.elapsed());
+        self.metrics
+            .record_batch(changes, end_lsn, commit_time, took);
         tracing::debug!(
             slot = %self.slot,
             lsn = %Lsn(end_lsn),

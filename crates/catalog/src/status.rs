@@ -35,9 +35,9 @@ pub async fn status(
                     quote_ident(w.schema_name) || '.' || quote_ident(w.name), \
                     coalesce(w.serving_version = v.version, false), \
                     s.applied_lsn::text, \
-                    (pg_current_wal_lsn() - s.applied_lsn)::bigint, \
-                    CASE WHEN pg_current_wal_lsn() - s.applied_lsn <= 0 THEN 0 \
-                         ELSE extract(epoch FROM now() - s.applied_at)::float8 END, \
+                    greatest(pg_current_wal_lsn() - greatest(s.applied_lsn, r.confirmed_flush_lsn), 0)::bigint, \
+                    CASE WHEN pg_current_wal_lsn() - greatest(s.applied_lsn, r.confirmed_flush_lsn) <= 0 THEN 0 \
+                         ELSE greatest(extract(epoch FROM now() - s.applied_at)::float8, 0) END, \
                     (SELECT nullif(greatest(c.reltuples, -1), -1)::bigint FROM pg_class c \
                      WHERE c.oid = to_regclass(quote_ident(v.table_schema) || '.' || quote_ident(v.table_name))), \
                     v.error, \
@@ -49,6 +49,7 @@ pub async fn status(
                      WHERE p.view_name = v.view_name AND p.version = v.version) \
              FROM summa.versions v JOIN summa.views w ON w.name = v.view_name \
              LEFT JOIN summa.streams s ON s.slot_name = v.slot_name \
+             LEFT JOIN pg_replication_slots r ON r.slot_name = s.slot_name \
              WHERE $1::text IS NULL OR v.view_name = $1 \
              ORDER BY v.view_name, v.version",
             &[&view],

@@ -109,13 +109,17 @@ pub async fn run(url: Option<String>, config: &Config) -> anyhow::Result<ExitCod
         let _ = tx.send(true);
     });
     tracing::info!(database = %conn.display(), "summa sidecar starting");
-    summa_apply::run(
-        conn,
-        config.apply_config(),
-        Arc::new(summa_apply::Metrics::default()),
-        rx,
-    )
-    .await?;
+    let metrics = Arc::new(summa_apply::Metrics::default());
+    if let Some(address) = &config.metrics_address {
+        crate::http::serve(
+            address,
+            metrics.clone(),
+            conn.clone(),
+            config.health_max_lag_seconds,
+        )
+        .await?;
+    }
+    summa_apply::run(conn, config.apply_config(), metrics, rx).await?;
     Ok(ExitCode::SUCCESS)
 }
 

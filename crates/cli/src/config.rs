@@ -28,6 +28,10 @@ pub struct Config {
     pub statement_budget_ms: u64,
     /// `text` or `json`.
     pub log_format: String,
+    /// `host:port` where `summa run` serves `/metrics` and `/health`; unset: no endpoint.
+    pub metrics_address: Option<String>,
+    /// `/health` reports not ready when a live version lags more than this many seconds.
+    pub health_max_lag_seconds: f64,
     pub apply: ApplySection,
 }
 
@@ -58,6 +62,8 @@ impl Default for Config {
             verify_chunk_groups: summa_catalog::DEFAULT_CHUNK_GROUPS,
             statement_budget_ms: 30_000,
             log_format: "text".into(),
+            metrics_address: None,
+            health_max_lag_seconds: 60.0,
             apply: ApplySection::default(),
         }
     }
@@ -85,6 +91,8 @@ promote_lock_timeout_ms = 2000     # lock_timeout of the alias switch in `summa 
 verify_chunk_groups = 50000        # groups `summa verify` compares per statement
 statement_budget_ms = 30000        # statement_timeout of every statement summa runs
 log_format = "text"                # text | json
+# metrics_address = "127.0.0.1:9187"  # `summa run` serves /metrics and /health here (unset: off)
+health_max_lag_seconds = 60        # /health is not ready while a live version lags more
 
 [apply]
 max_batch_changes = 50000          # close a batch after this many source changes
@@ -139,6 +147,17 @@ impl Config {
             bail!(
                 "statement_budget_ms must be at least 100, got {}",
                 self.statement_budget_ms
+            );
+        }
+        if let Some(address) = &self.metrics_address {
+            if address.parse::<std::net::SocketAddr>().is_err() {
+                bail!("metrics_address must be host:port with an IP address (e.g. \"127.0.0.1:9187\"), got {address:?}");
+            }
+        }
+        if self.health_max_lag_seconds.is_nan() || self.health_max_lag_seconds <= 0.0 {
+            bail!(
+                "health_max_lag_seconds must be positive, got {}",
+                self.health_max_lag_seconds
             );
         }
         if self.verify_chunk_groups < 1 {
@@ -232,6 +251,12 @@ mod tests {
         let err = format!("{:#}", Config::load(Some(&p)).unwrap_err());
         assert!(
             err.contains("on_truncate") && err.contains("reset"),
+            "{err}"
+        );
+        std::fs::write(&p, "metrics_address = \"localhost\"\n").unwrap();
+        let err = format!("{:#}", Config::load(Some(&p)).unwrap_err());
+        assert!(
+            err.contains("metrics_address") && err.contains("host:port"),
             "{err}"
         );
     }

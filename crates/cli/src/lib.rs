@@ -5,6 +5,7 @@ mod bench;
 mod commands;
 mod config;
 mod demo;
+mod http;
 mod lifecycle;
 pub mod workload;
 
