@@ -67,9 +67,9 @@ impl TestDb {
     pub fn summa_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_summa"))
             .args(args)
-            .envs(env.iter().copied())
             .env("DATABASE_URL", &self.url)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .expect("run summa");

@@ -130,3 +130,183 @@ async fn a_busy_metrics_address_is_a_clear_startup_error() {
         "{log}"
     );
 }
+
+const BY_GRP: &str = "SELECT grp, count(*), sum(val) FROM items GROUP BY grp";
+
+/// Write `toml` to a config file of its own; returns its path.
+fn config_file(db: &TestDb, tag: &str, toml: &str) -> String {
+    let path = std::env::temp_dir().join(format!("summa-{}-{tag}.toml", db.name));
+    std::fs::write(&path, toml).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sidecar_works_with_exactly_what_setup_print_grants() {
+    let db = TestDb::new("leastpriv").await;
+    let admin = db.client().await;
+    let mut rng = Rng::new(seed("leastpriv"));
+    items::setup(&admin, &mut rng, 100).await;
+    admin
+        .batch_execute("CREATE TABLE other (k int, v int); ALTER TABLE other REPLICA IDENTITY FULL")
+        .await
+        .unwrap();
+    let (ok, sql, err) = db.summa(&[
+        "setup",
+        "--print",
+        "--role",
+        "summa_lp",
+        "--tables",
+        "items",
+        "--publication",
+        "summa_pub",
+    ]);
+    assert!(ok, "{err}");
+    let password = "s3cret-Pw-42";
+    admin
+        .batch_execute(&sql.replace("'change-me'", &format!("'{password}'")))
+        .await
+        .unwrap_or_else(|e| panic!("setup SQL failed: {e:?}\n{sql}"));
+    admin
+        .batch_execute("GRANT SELECT ON other TO summa_lp")
+        .await
+        .unwrap();
+    let app_url = db.url.replace(
+        "postgres://postgres@",
+        &format!("postgres://summa_lp:{password}@"),
+    );
+    let env = [("DATABASE_URL", app_url.as_str())];
+    let config = config_file(&db, "lp", "publication = \"summa_pub\"\n");
+
+    let (ok, out, err) = db.summa_with_env(
+        &["--config", &config, "create", "by_grp", "--sql", BY_GRP],
+        &env,
+    );
+    assert!(ok, "create as summa_lp: {out}{err}");
+    // A table outside the DBA's publication is refused with the statement to run.
+    let (ok, _, err) = db.summa_with_env(
+        &[
+            "--config",
+            &config,
+            "create",
+            "other_sum",
+            "--sql",
+            "SELECT k, sum(v) FROM other GROUP BY k",
+        ],
+        &env,
+    );
+    assert!(
+        !ok && err.contains("not in publication summa_pub") && err.contains("ALTER PUBLICATION"),
+        "{err}"
+    );
+
+    let sidecar = db.sidecar_with("publication = \"summa_pub\"\n", &env);
+    items::run_workload(&admin, &mut rng, 20, 5).await;
+    db.wait_applied().await;
+    db.assert_equal("by_grp", BY_GRP).await;
+    let (ok, status, err) = db.summa_with_env(&["status"], &env);
+    assert!(ok && status.contains("live"), "{status}{err}");
+    let owner: String = admin
+        .query_one(
+            "SELECT tableowner::text FROM pg_tables WHERE tablename = 'by_grp__v1'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, "summa_lp");
+    sidecar.stop();
+    // The DBA's publication is never dropped by summa.
+    let (ok, out, err) = db.summa_with_env(&["drop", "by_grp"], &env);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = db.summa_with_env(&["gc"], &env);
+    assert!(ok, "{out}{err}");
+    let kept: bool = admin
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'summa_pub')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(kept, "summa dropped the DBA's publication");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_credentials_are_refused_clearly_and_passwords_never_printed() {
+    let hba = std::env::temp_dir().join(format!("summa-hba-{}.conf", std::process::id()));
+    std::fs::write(
+        &hba,
+        "host all postgres 127.0.0.1/32 trust\nhost replication postgres 127.0.0.1/32 trust\n\
+         host all all 127.0.0.1/32 scram-sha-256\nhost replication all 127.0.0.1/32 scram-sha-256\n",
+    )
+    .unwrap();
+    let hba_setting = format!("'{}'", hba.display());
+    let pg = tokio::task::spawn_blocking(move || {
+        summa_localpg::LocalPostgres::start_with(&[("hba_file", hba_setting.as_str())])
+    })
+    .await
+    .unwrap()
+    .expect("start a cluster with password authentication");
+    let db = TestDb::on(&pg, "creds").await;
+    let admin = db.client().await;
+    let mut rng = Rng::new(seed("creds"));
+    items::setup(&admin, &mut rng, 50).await;
+    admin
+        .batch_execute("CREATE ROLE app LOGIN SUPERUSER PASSWORD 'right-Pw-1'")
+        .await
+        .unwrap();
+    let url = |pw: &str| {
+        db.url
+            .replace("postgres://postgres@", &format!("postgres://app:{pw}@"))
+    };
+
+    let wrong = url("wrong-Pw-2");
+    let (ok, out, err) = db.summa_with_env(&["status"], &[("DATABASE_URL", &wrong)]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("password authentication failed for user \"app\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("app@127.0.0.1"),
+        "names where it connected: {err}"
+    );
+    assert!(
+        !err.contains("wrong-Pw-2") && !out.contains("wrong-Pw-2"),
+        "{err}"
+    );
+    let mut sidecar = db.sidecar_with("", &[("DATABASE_URL", &wrong)]);
+    for _ in 0..100 {
+        if sidecar.has_exited() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        sidecar.has_exited(),
+        "summa run should stop on wrong credentials"
+    );
+    let log = sidecar.log_text();
+    assert!(
+        log.contains("password authentication failed") && !log.contains("wrong-Pw-2"),
+        "{log}"
+    );
+
+    // The right password works for queries and for the replication connection (SCRAM).
+    let right = url("right-Pw-1");
+    let env = [("DATABASE_URL", right.as_str()), ("RUST_LOG", "debug")];
+    let (ok, out, err) = db.summa_with_env(&["create", "by_grp", "--sql", BY_GRP], &env);
+    assert!(ok, "{out}{err}");
+    assert!(
+        !err.contains("right-Pw-1") && !out.contains("right-Pw-1"),
+        "{err}"
+    );
+    let sidecar = db.sidecar_with("", &[("DATABASE_URL", &right), ("RUST_LOG", "debug")]);
+    items::run_workload(&admin, &mut rng, 10, 5).await;
+    db.wait_applied().await;
+    db.assert_equal("by_grp", BY_GRP).await;
+    let log = sidecar.log_text();
+    assert!(!log.contains("right-Pw-1"), "the password reached the log");
+    sidecar.stop();
+    let _ = std::fs::remove_file(&hba);
+}

@@ -41,6 +41,10 @@ pub struct CreateOptions {
     pub show_progress: bool,
     /// Settings pinned for the new versions; captured from the session when `None`.
     pub settings: Option<PinnedSettings>,
+    /// A publication a DBA created (`summa setup --print`): new streams read it, and summa
+    /// never creates, alters or drops it; a source must already be in it. `None`: summa owns
+    /// one publication per stream (needs ownership of the source tables).
+    pub publication: Option<String>,
 }
 
 impl Default for CreateOptions {
@@ -52,6 +56,7 @@ impl Default for CreateOptions {
             statement_budget: Duration::from_secs(30),
             show_progress: false,
             settings: None,
+            publication: None,
         }
     }
 }
@@ -138,6 +143,9 @@ pub async fn create_views(
                 error,
             })?;
         crate::preflight::check_can_read(client, &spec.name, &source.qualified_name()).await?;
+        if let Some(publication) = &opts.publication {
+            crate::preflight::check_published(client, &spec.name, publication, &source).await?;
+        }
         ensure_old_values(
             client,
             &spec.name,
@@ -364,6 +372,17 @@ async fn join_shared(
             .await
             .ctx(|| format!("reading publication {publication}"))?
             .get(0);
+        if !member && publication != slot {
+            // Not summa's own publication: a DBA adds the table.
+            return Err(CatalogError::Setup {
+                message: format!(
+                    "{} is not in publication {publication}, which summa does not own; have it added:\n  ALTER PUBLICATION {} ADD TABLE {};",
+                    p.plan.source_qualified(),
+                    quote_ident(&publication),
+                    p.plan.source_qualified()
+                ),
+            });
+        }
         if !member {
             tx.batch_execute(&format!(
                 "ALTER PUBLICATION {} ADD TABLE {}",
@@ -449,6 +468,10 @@ async fn backfill_all(
     feed: &Feed,
 ) -> Result<Vec<CreatedVersion>, CatalogError> {
     let (stream_slot, publication, temporary) = match feed {
+        Feed::NewStream if opts.publication.is_some() => {
+            let publication = opts.publication.clone().expect("checked");
+            (slot.to_string(), publication, false)
+        }
         Feed::NewStream => {
             let mut tables: Vec<String> =
                 pending.iter().map(|p| p.plan.source_qualified()).collect();
@@ -495,8 +518,8 @@ async fn backfill_all(
     if let Feed::NewStream = feed {
         tx.execute(
             "INSERT INTO summa.streams (slot_name, publication, applied_lsn, shared) \
-             VALUES ($1, $1, $2::text::pg_lsn, true)",
-            &[&slot, &start],
+             VALUES ($1, $3, $2::text::pg_lsn, true)",
+            &[&slot, &start, &publication],
         )
         .await
         .ctx(|| format!("recording stream {slot}"))?;

@@ -79,3 +79,38 @@ pub async fn check_can_read(client: &Client, view: &str, table: &str) -> Result<
     }
     Ok(())
 }
+
+/// With a DBA-owned publication (`publication` in summa.toml), the source must be in it.
+pub async fn check_published(
+    client: &Client,
+    view: &str,
+    publication: &str,
+    source: &summa_plan::SourceTable,
+) -> Result<(), CatalogError> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1), \
+                    EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = $1 \
+                            AND schemaname = $2 AND tablename = $3)",
+            &[&publication, &source.schema, &source.name],
+        )
+        .await
+        .ctx(|| format!("reading publication {publication}"))?;
+    let (exists, member): (bool, bool) = (row.get(0), row.get(1));
+    let quoted = summa_plan::ident::quote_ident(publication);
+    let table = source.qualified_name();
+    let message = match (exists, member) {
+        (true, true) => return Ok(()),
+        (false, _) => format!(
+            "publication {publication} (from summa.toml) does not exist; have a DBA run \
+             `summa setup --print` or:\n  CREATE PUBLICATION {quoted} FOR TABLE {table};"
+        ),
+        (true, false) => format!(
+            "{table} is not in publication {publication}; have a DBA run:\n  ALTER PUBLICATION {quoted} ADD TABLE {table};"
+        ),
+    };
+    Err(CatalogError::Invalid {
+        view: view.to_string(),
+        message,
+    })
+}

@@ -173,7 +173,8 @@ pub async fn mark_stream_lost(
         .await
         .ctx(|| format!("removing stream {slot}"))?
         .map(|r| r.get(0));
-    if let Some(publication) = publication {
+    // A publication named after its slot is summa's own; a DBA's one is left alone.
+    if let Some(publication) = publication.filter(|p| p == slot) {
         tx.batch_execute(&format!(
             "DROP PUBLICATION IF EXISTS {}",
             summa_plan::ident::quote_ident(&publication)

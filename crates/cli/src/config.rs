@@ -28,6 +28,9 @@ pub struct Config {
     pub statement_budget_ms: u64,
     /// `text` or `json`.
     pub log_format: String,
+    /// A publication a DBA created (`summa setup --print`); unset: summa creates its own per
+    /// stream (which needs ownership of the source tables).
+    pub publication: Option<String>,
     /// `host:port` where `summa run` serves `/metrics` and `/health`; unset: no endpoint.
     pub metrics_address: Option<String>,
     /// `/health` reports not ready when a live version lags more than this many seconds.
@@ -62,6 +65,7 @@ impl Default for Config {
             verify_chunk_groups: summa_catalog::DEFAULT_CHUNK_GROUPS,
             statement_budget_ms: 30_000,
             log_format: "text".into(),
+            publication: None,
             metrics_address: None,
             health_max_lag_seconds: 60.0,
             apply: ApplySection::default(),
@@ -91,6 +95,7 @@ promote_lock_timeout_ms = 2000     # lock_timeout of the alias switch in `summa 
 verify_chunk_groups = 50000        # groups `summa verify` compares per statement
 statement_budget_ms = 30000        # statement_timeout of every statement summa runs
 log_format = "text"                # text | json
+# publication = "summa"            # a DBA's publication (`summa setup --print`); unset: summa owns one
 # metrics_address = "127.0.0.1:9187"  # `summa run` serves /metrics and /health here (unset: off)
 health_max_lag_seconds = 60        # /health is not ready while a live version lags more
 
@@ -207,6 +212,7 @@ impl Config {
             schema: self.schema.clone(),
             table_pattern: self.table_pattern.clone(),
             statement_budget: self.statement_budget(),
+            publication: self.publication.clone(),
             ..Default::default()
         }
     }

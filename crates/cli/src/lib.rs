@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod http;
 mod lifecycle;
+mod setup;
 pub mod workload;
 
 use std::path::PathBuf;
@@ -63,6 +64,8 @@ enum Command {
     Lint(summa_lint::LintArgs),
     /// Print the configuration keys with their defaults.
     Config,
+    /// Print the role, grants and publication a DBA runs for least-privilege operation.
+    Setup(setup::SetupArgs),
 }
 
 fn init_logging(filter: Option<&str>, default: &str, json: bool) {
@@ -124,6 +127,7 @@ pub fn main() -> ExitCode {
             Command::Gc => lifecycle::gc(url, &config).await,
             Command::Rebuild(args) => lifecycle::rebuild(args, url, &config).await,
             Command::Lint(_) => unreachable!("handled before the runtime starts"),
+            Command::Setup(args) => setup::setup(args, url, &config),
             Command::Config => {
                 print!("{}", config::DEFAULTS_TOML);
                 Ok(ExitCode::SUCCESS)
