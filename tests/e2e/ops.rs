@@ -310,3 +310,48 @@ async fn wrong_credentials_are_refused_clearly_and_passwords_never_printed() {
     sidecar.stop();
     let _ = std::fs::remove_file(&hba);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_config_is_refused_before_anything_runs_and_json_logs_parse() {
+    let db = TestDb::new("badcfg").await;
+    for (toml, expected) in [
+        ("retention_hourz = 3\n", "retention_hourz"),
+        ("[apply]\nmax_attempts = 0\n", "max_attempts"),
+        ("[apply]\non_truncate = \"maybe\"\n", "on_truncate"),
+        ("statement_budget_ms = \"soon\"\n", "statement_budget_ms"),
+        ("log_format = \"xml\"\n", "log_format"),
+        ("metrics_address = \"nowhere\"\n", "metrics_address"),
+    ] {
+        let config = config_file(&db, "bad", toml);
+        let (ok, _, err) = db.summa(&["--config", &config, "run"]);
+        assert!(
+            !ok && err.contains(expected) && err.contains(&config),
+            "{toml}: {err}"
+        );
+    }
+    let (ok, _, err) = db.summa(&["--config", "/nonexistent/summa.toml", "status"]);
+    assert!(!ok && err.contains("/nonexistent/summa.toml"), "{err}");
+
+    // log_format = "json": every log line is one JSON object.
+    let client = db.client().await;
+    client.batch_execute(items::SCHEMA).await.unwrap();
+    db.create("by_grp", BY_GRP);
+    let sidecar = db.sidecar_with_config("log_format = \"json\"\n");
+    client
+        .batch_execute("INSERT INTO items (grp, val) VALUES (1, 2)")
+        .await
+        .unwrap();
+    db.wait_applied().await;
+    let text = sidecar.log_text();
+    sidecar.stop();
+    let log: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!log.is_empty());
+    for line in &log {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v.get("level").is_some() && v.get("fields").is_some(),
+            "{line}"
+        );
+    }
+}
