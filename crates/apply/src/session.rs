@@ -161,16 +161,27 @@ impl<'a> Session<'a> {
     /// An idle session notices changed versions (retire, drop, a version joining) within
     /// [`GENERATION_CHECK`], keepalives or not.
     /// When idle (nothing received is left to apply) it also stamps the stream's `applied_at`,
-    /// so lag in seconds means "time since the sidecar last had nothing left to apply".
+    /// so lag in seconds means "time since the sidecar last had nothing left to apply". The
+    /// stamp is written at most every 10 s and only while the server's WAL moves past the
+    /// slot, so an idle database stays idle.
     async fn check_generation(&mut self) -> Result<(), RunError> {
         self.last_generation_check = Instant::now();
-        let idle = self.idle();
+        if self.idle() {
+            self.target
+                .execute(
+                    "UPDATE summa.streams s SET applied_at = now() WHERE s.slot_name = $1 \
+                     AND s.applied_at < now() - interval '10 seconds' AND EXISTS ( \
+                       SELECT 1 FROM pg_replication_slots r WHERE r.slot_name = s.slot_name \
+                       AND r.confirmed_flush_lsn < pg_current_wal_lsn())",
+                    &[&self.slot],
+                )
+                .await?;
+        }
         let generation: i64 = self
             .target
             .query_one(
-                "UPDATE summa.streams SET applied_at = CASE WHEN $2 THEN now() ELSE applied_at END \
-                 WHERE slot_name = $1 RETURNING generation",
-                &[&self.slot, &idle],
+                "SELECT generation FROM summa.streams WHERE slot_name = $1",
+                &[&self.slot],
             )
             .await?
             .get(0);
