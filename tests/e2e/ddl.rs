@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{seed, Rng, TestDb};
+use crate::harness::TestDb;
 use crate::items;
 
 const BY_GRP: &str = "SELECT grp, count(*), sum(val) FROM items GROUP BY grp";
@@ -58,12 +58,17 @@ async fn write_some(db: &TestDb, n: i32) {
         .unwrap();
 }
 
+/// More writes reach `view`, which stays live and equal to its SELECT.
+async fn assert_still_serving(db: &TestDb, view: &str, sql: &str) {
+    write_some(db, 200).await;
+    db.wait_applied().await;
+    db.assert_equal(view, sql).await;
+    assert_eq!(state_of(db, view).await, "live");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn column_ddl_breaks_only_the_versions_reading_that_column() {
-    let db = TestDb::new("ddl").await;
-    let client = db.client().await;
-    let mut rng = Rng::new(seed("ddl"));
-    items::setup(&client, &mut rng, 200).await;
+    let (db, client, mut rng) = items::database(None, "ddl", 200).await;
     for (name, sql) in [("by_grp", BY_GRP), ("by_cat", BY_CAT), ("qty", QTY)] {
         db.create(name, sql);
     }
@@ -101,10 +106,7 @@ async fn column_ddl_breaks_only_the_versions_reading_that_column() {
         "{error}"
     );
     // by_grp is untouched and keeps applying.
-    write_some(&db, 300).await;
-    db.wait_applied().await;
-    db.assert_equal("by_grp", BY_GRP).await;
-    assert_eq!(state_of(&db, "by_grp").await, "live");
+    assert_still_serving(&db, "by_grp", BY_GRP).await;
 
     // ALTER TYPE of a column by_grp reads.
     client
@@ -125,10 +127,7 @@ async fn column_ddl_breaks_only_the_versions_reading_that_column() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dropped_source_table_breaks_its_versions_and_the_others_keep_serving() {
-    let db = TestDb::new("droptable").await;
-    let client = db.client().await;
-    let mut rng = Rng::new(seed("droptable"));
-    items::setup(&client, &mut rng, 100).await;
+    let (db, client, _) = items::database(None, "droptable", 100).await;
     client
         .batch_execute(
             "CREATE TABLE side (k int, v int); ALTER TABLE side REPLICA IDENTITY FULL; INSERT INTO side SELECT g % 3, g FROM generate_series(1, 50) g",
@@ -144,19 +143,13 @@ async fn a_dropped_source_table_breaks_its_versions_and_the_others_keep_serving(
         error.contains("side") && error.contains("dropped"),
         "{error}"
     );
-    write_some(&db, 200).await;
-    db.wait_applied().await;
-    db.assert_equal("by_grp", BY_GRP).await;
-    assert_eq!(state_of(&db, "by_grp").await, "live");
+    assert_still_serving(&db, "by_grp", BY_GRP).await;
     sidecar.stop();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn truncate_resets_the_summary_at_its_position_in_the_stream() {
-    let db = TestDb::new("truncreset").await;
-    let client = db.client().await;
-    let mut rng = Rng::new(seed("truncreset"));
-    items::setup(&client, &mut rng, 150).await;
+    let (db, client, mut rng) = items::database(None, "truncreset", 150).await;
     for (name, sql) in [
         ("by_grp", BY_GRP),
         ("extremes", EXTREMES),
@@ -199,10 +192,7 @@ async fn truncate_resets_the_summary_at_its_position_in_the_stream() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_blocked_by_a_lock_is_retried_then_breaks_only_its_version() {
-    let db = TestDb::new("retries").await;
-    let client = db.client().await;
-    let mut rng = Rng::new(seed("retries"));
-    items::setup(&client, &mut rng, 100).await;
+    let (db, _, _) = items::database(None, "retries", 100).await;
     db.create("by_grp", BY_GRP);
     db.create("by_cat", BY_CAT);
     let sidecar = db.sidecar_with_config("statement_budget_ms = 300\n[apply]\nmax_attempts = 4\n");
@@ -242,10 +232,7 @@ async fn a_batch_blocked_by_a_lock_is_retried_then_breaks_only_its_version() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dropped_slot_marks_versions_stale_and_rebuild_recovers() {
-    let db = TestDb::new("slotlost").await;
-    let client = db.client().await;
-    let mut rng = Rng::new(seed("slotlost"));
-    items::setup(&client, &mut rng, 100).await;
+    let (db, client, _) = items::database(None, "slotlost", 100).await;
     db.create("by_grp", BY_GRP);
     let sidecar = db.sidecar();
     write_some(&db, 50).await;
@@ -296,10 +283,7 @@ async fn a_slot_invalidated_by_max_slot_wal_keep_size_marks_versions_stale() {
     .await
     .unwrap()
     .expect("start a cluster with max_slot_wal_keep_size");
-    let db = TestDb::on(&pg, "invalidated").await;
-    let client = db.client().await;
-    let mut rng = Rng::new(seed("invalidated"));
-    items::setup(&client, &mut rng, 100).await;
+    let (db, client, _) = items::database(Some(&pg), "invalidated", 100).await;
     db.create("by_grp", BY_GRP);
     // No sidecar reads the slot while ~100 MB of WAL go by: a checkpoint invalidates it.
     client

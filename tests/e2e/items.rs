@@ -160,3 +160,20 @@ pub async fn setup(client: &Client, rng: &mut Rng, rows: usize) {
     }
     client.batch_execute("COMMIT").await.unwrap();
 }
+
+/// A fresh database on `pg` (the shared cluster when `None`) holding `items` with `rows`
+/// random rows; with a client and the test's seeded generator.
+pub async fn database(
+    pg: Option<&summa_localpg::LocalPostgres>,
+    tag: &str,
+    rows: usize,
+) -> (crate::harness::TestDb, Client, Rng) {
+    let db = match pg {
+        Some(pg) => crate::harness::TestDb::on(pg, tag).await,
+        None => crate::harness::TestDb::new(tag).await,
+    };
+    let client = db.client().await;
+    let mut rng = Rng::new(crate::harness::seed(tag));
+    setup(&client, &mut rng, rows).await;
+    (db, client, rng)
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{seed, Rng, TestDb};
+use crate::harness::TestDb;
 use crate::items;
 
 fn free_port() -> u16 {
@@ -47,10 +47,7 @@ fn sample(body: &str, series: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_and_health_report_lag_counters_and_broken_versions() {
-    let db = TestDb::new("metrics").await;
-    let client = db.client().await;
-    let mut rng = Rng::new(seed("metrics"));
-    items::setup(&client, &mut rng, 100).await;
+    let (db, client, mut rng) = items::database(None, "metrics", 100).await;
     db.create(
         "by_grp",
         "SELECT grp, count(*), sum(val) FROM items GROUP BY grp",
@@ -142,10 +139,7 @@ fn config_file(db: &TestDb, tag: &str, toml: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sidecar_works_with_exactly_what_setup_print_grants() {
-    let db = TestDb::new("leastpriv").await;
-    let admin = db.client().await;
-    let mut rng = Rng::new(seed("leastpriv"));
-    items::setup(&admin, &mut rng, 100).await;
+    let (db, admin, mut rng) = items::database(None, "leastpriv", 100).await;
     admin
         .batch_execute("CREATE TABLE other (k int, v int); ALTER TABLE other REPLICA IDENTITY FULL")
         .await
@@ -247,10 +241,7 @@ async fn wrong_credentials_are_refused_clearly_and_passwords_never_printed() {
     .await
     .unwrap()
     .expect("start a cluster with password authentication");
-    let db = TestDb::on(&pg, "creds").await;
-    let admin = db.client().await;
-    let mut rng = Rng::new(seed("creds"));
-    items::setup(&admin, &mut rng, 50).await;
+    let (db, admin, mut rng) = items::database(Some(&pg), "creds", 50).await;
     admin
         .batch_execute("CREATE ROLE app LOGIN SUPERUSER PASSWORD 'right-Pw-1'")
         .await
