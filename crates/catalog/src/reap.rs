@@ -73,7 +73,21 @@ pub async fn reap_abandoned(client: &Client) -> Result<Vec<String>, CatalogError
             continue;
         }
         let target = Target::new(row.get::<_, String>(2), row.get::<_, String>(3));
-        let removed = remove_build(client, &view, version, &target, row.get(4)).await;
+        // One transaction: a sidecar loading versions meanwhile sees all of it or none.
+        client
+            .batch_execute("BEGIN")
+            .await
+            .ctx(|| format!("removing abandoned {view} v{version}"))?;
+        let removed = match remove_build(client, &view, version, &target, row.get(4)).await {
+            Ok(()) => client
+                .batch_execute("COMMIT")
+                .await
+                .ctx(|| format!("removing abandoned {view} v{version}")),
+            Err(err) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                Err(err)
+            }
+        };
         unlock_build(client, &view, version).await;
         removed?;
         reaped.push(format!("{view} v{version} (abandoned while backfilling)"));

@@ -95,6 +95,8 @@ pub async fn stream_versions(
                     state <> 'live' AND to_regclass(quote_ident(table_schema) || '.' \
                         || quote_ident(table_name || '__pending')) IS NOT NULL \
              FROM summa.versions WHERE slot_name = $1 AND state IN ('backfilling', 'catching_up', 'live') \
+             AND (state <> 'backfilling' OR to_regclass(quote_ident(table_schema) || '.' \
+                        || quote_ident(table_name || '__pending')) IS NOT NULL) \
              ORDER BY view_name, version",
             &[&slot],
         )
