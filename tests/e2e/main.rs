@@ -18,4 +18,5 @@ mod oracle;
 mod preflight;
 mod property;
 mod sql;
+mod tls;
 mod versioning;

@@ -7,6 +7,9 @@
 //! PostgreSQL refuses to run as root, so when this process is root the server runs as the
 //! `postgres` OS user (`runuser -u postgres`) in a directory chowned to it.
 //!
+//! [`LocalPostgres::start_with_tls`] also turns on `ssl` with a certificate signed by a
+//! self-signed test CA (made with the `openssl` command), for tests of TLS clients.
+//!
 //! A guardian shell process (in its own session) watches this process and stops the cluster
 //! and removes its directory if this process dies without dropping the handle (a panic in a
 //! test binary's static, `kill -9`), so no cluster outlives its owner.
@@ -15,6 +18,10 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod tls;
+
+pub use tls::{generate_ca, TestCa};
 
 /// What can go wrong starting the private cluster.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +50,7 @@ pub struct LocalPostgres {
     port: u16,
     as_postgres_user: bool,
     guardian: Option<std::process::Child>,
+    ca: Option<TestCa>,
 }
 
 /// Directories searched for `initdb`, newest major version first.
@@ -124,6 +132,60 @@ impl LocalPostgres {
     /// As [`LocalPostgres::start`], with `settings` overriding the defaults (tests of
     /// misconfigured servers: `wal_level = replica`, few replication slots).
     pub fn start_with(settings: &[(&str, &str)]) -> Result<Self, LocalPgError> {
+        let mut pg = Self::init(settings)?;
+        pg.pg_ctl_start()?;
+        pg.spawn_guardian();
+        Ok(pg)
+    }
+
+    /// As [`LocalPostgres::start_with`], with `ssl = on` and a server certificate for
+    /// `localhost` and `127.0.0.1` signed by a fresh self-signed CA ([`LocalPostgres::ca`]).
+    /// Plain connections are still accepted.
+    pub fn start_with_tls(settings: &[(&str, &str)]) -> Result<Self, LocalPgError> {
+        let mut pg = Self::init(settings)?;
+        pg.install_tls()?;
+        pg.pg_ctl_start()?;
+        pg.spawn_guardian();
+        Ok(pg)
+    }
+
+    /// The test CA that signed the server certificate (clusters from `start_with_tls`).
+    pub fn ca(&self) -> Option<&TestCa> {
+        self.ca.as_ref()
+    }
+
+    /// Make the CA and server certificate; the key goes into the data directory, owned by
+    /// the server's user with mode 0600 as PostgreSQL demands.
+    fn install_tls(&mut self) -> Result<(), LocalPgError> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.dir.join("tls");
+        let io = |step| move |source| LocalPgError::Io { step, source };
+        std::fs::create_dir_all(&dir).map_err(io("creating the certificate directory"))?;
+        let ca = tls::generate_ca(&dir, "ca")?;
+        let server = tls::generate_server_cert(&dir, &ca)?;
+        let data = self.data_dir();
+        for (from, to) in [(&server.cert, "server.crt"), (&server.key, "server.key")] {
+            let to = data.join(to);
+            std::fs::copy(from, &to).map_err(io("installing the server certificate"))?;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600))
+                .map_err(io("installing the server certificate"))?;
+            if self.as_postgres_user {
+                self.run(
+                    "chown",
+                    Command::new("chown").arg("postgres:postgres").arg(&to),
+                )?;
+            }
+        }
+        append(
+            &data.join("postgresql.conf"),
+            "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+        )?;
+        self.ca = Some(ca);
+        Ok(())
+    }
+
+    /// Create the cluster directory, run initdb and write the configuration; not started.
+    fn init(settings: &[(&str, &str)]) -> Result<Self, LocalPgError> {
         let bin = find_bin_dir()?;
         let as_postgres_user = is_root();
         if as_postgres_user
@@ -153,6 +215,7 @@ impl LocalPostgres {
             port: 0,
             as_postgres_user,
             guardian: None,
+            ca: None,
         };
         if as_postgres_user {
             pg.run(
@@ -187,8 +250,6 @@ impl LocalPostgres {
             &data.join("pg_hba.conf"),
             "host replication all 127.0.0.1/32 trust\n",
         )?;
-        pg.pg_ctl_start()?;
-        pg.spawn_guardian();
         Ok(pg)
     }
 

@@ -1,11 +1,17 @@
 //! Connection settings from one database URL, for ordinary and replication connections.
+//!
+//! The libpq TLS parameters (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`) are taken out of
+//! the URL first ([`crate::sslparams`]) and apply to both kinds ([`crate::tls`]).
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use pgwire_replication::{Lsn, ReplicationConfig};
 use tokio_postgres::config::Host;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
+
+use crate::sslparams::{take_ssl_params, SslMode};
+use crate::tls::Tls;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnError {
@@ -16,17 +22,33 @@ pub enum ConnError {
         target: String,
         source: tokio_postgres::Error,
     },
+    /// TLS was the reason a connection failed (no SSL on the server, a certificate refused).
+    #[error("cannot connect to {target}: {reason}")]
+    Tls { target: String, reason: String },
+    /// A certificate file named in the URL is missing or unusable.
+    #[error("{param} {path}: {reason}")]
+    TlsFile {
+        param: &'static str,
+        path: String,
+        reason: String,
+    },
 }
 
 /// Where the database is and who we are; never prints the password.
 #[derive(Clone)]
 pub struct ConnInfo {
     config: tokio_postgres::Config,
+    tls: Tls,
 }
 
 impl std::fmt::Debug for ConnInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ConnInfo({})", self.display())
+        write!(
+            f,
+            "ConnInfo({} sslmode={})",
+            self.display(),
+            self.tls.mode().as_str()
+        )
     }
 }
 
@@ -37,12 +59,20 @@ const WALSENDER_OPTIONS: &str =
 
 impl ConnInfo {
     pub fn parse(url: &str) -> Result<Self, ConnError> {
-        let config =
-            tokio_postgres::Config::from_str(url).map_err(|e| ConnError::BadUrl(e.to_string()))?;
+        let (rest, ssl) = take_ssl_params(url)?;
+        let mut config = tokio_postgres::Config::from_str(&rest)
+            .map_err(|e| ConnError::BadUrl(e.to_string()))?;
         if config.get_hosts().is_empty() {
             return Err(ConnError::BadUrl("no host given".into()));
         }
-        Ok(ConnInfo { config })
+        let tls = Tls::new(ssl)?;
+        config.ssl_mode(tls.postgres_mode());
+        Ok(ConnInfo { config, tls })
+    }
+
+    /// The `sslmode` in force (`prefer` when the URL names none).
+    pub fn ssl_mode(&self) -> SslMode {
+        self.tls.mode()
     }
 
     /// `user@host:port/db`, without credentials.
@@ -88,11 +118,17 @@ impl ConnInfo {
         config.keepalives_idle(Duration::from_secs(30));
         let (client, connection) =
             config
-                .connect(NoTls)
+                .connect(self.tls.connector())
                 .await
-                .map_err(|source| ConnError::Connect {
-                    target: self.display(),
-                    source,
+                .map_err(|source| match self.tls.failure_reason(&source) {
+                    Some(reason) => ConnError::Tls {
+                        target: self.display(),
+                        reason,
+                    },
+                    None => ConnError::Connect {
+                        target: self.display(),
+                        source,
+                    },
                 })?;
         tokio::spawn(async move {
             if let Err(err) = connection.await {
@@ -110,8 +146,9 @@ impl ConnInfo {
             .get_password()
             .map(|p| String::from_utf8_lossy(p).into_owned())
             .unwrap_or_default();
+        let host = self.host();
         ReplicationConfig::new(
-            self.host(),
+            host.clone(),
             self.user(),
             password,
             self.database(),
@@ -119,6 +156,7 @@ impl ConnInfo {
             publication,
         )
         .with_port(self.port())
+        .with_tls(self.tls.replication(&host))
         .with_start_lsn(start)
         .with_ack_lsn(start)
         .with_options(WALSENDER_OPTIONS)

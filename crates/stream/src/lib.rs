@@ -7,7 +7,10 @@
 mod conn;
 pub mod pgoutput;
 mod slot;
+mod sslparams;
+mod tls;
 
 pub use conn::{ConnError, ConnInfo};
 pub use pgwire_replication::{Lsn, PgWireError, ReplicationClient, ReplicationEvent};
 pub use slot::{create_slot_with_snapshot, ExportedSlot};
+pub use sslparams::SslMode;
