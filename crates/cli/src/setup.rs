@@ -95,7 +95,7 @@ pub fn setup_sql(
         s = quote_ident(schema)
     );
     sql += "-- Read the sources (backfill, verify).\n";
-    for s in schemas {
+    for s in schemas.into_iter().filter(|s| s.as_str() != schema) {
         sql += &format!("GRANT USAGE ON SCHEMA {} TO {r};\n", quote_ident(s));
     }
     for t in &qualified {
@@ -129,10 +129,11 @@ mod tests {
             &[("sales".into(), "Orders".into())],
         );
         assert!(
-            sql.contains("GRANT SELECT ON sales.\"Orders\" TO summa;"),
+            sql.contains("GRANT SELECT ON \"sales\".\"Orders\" TO \"summa\";"),
             "{sql}"
         );
-        assert!(sql.contains("CREATE PUBLICATION summa FOR TABLE sales.\"Orders\";"));
+        assert!(sql.contains("CREATE PUBLICATION \"summa\" FOR TABLE \"sales\".\"Orders\";"));
+        assert!(sql.contains("GRANT USAGE ON SCHEMA \"sales\""));
         assert!(split_table("a.b.c").is_err() && split_table("").is_err());
     }
 }
