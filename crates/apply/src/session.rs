@@ -160,6 +160,7 @@ impl<'a> Session<'a> {
 
     /// An idle session notices changed versions (retire, drop, a version joining) within
     /// [`GENERATION_CHECK`], keepalives or not.
+    ///
     /// When idle (nothing received is left to apply) it also stamps the stream's `applied_at`,
     /// so lag in seconds means "time since the sidecar last had nothing left to apply". The
     /// stamp is written at most every 10 s and only while the server's WAL moves past the
