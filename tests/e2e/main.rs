@@ -8,6 +8,7 @@ mod items;
 mod viewgen;
 mod wide;
 
+mod bench;
 mod corpus;
 mod crash;
 mod ddl;

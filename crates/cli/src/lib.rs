@@ -58,7 +58,8 @@ enum Command {
     Gc,
     /// Recompute a view into a new version from its source (drift, TRUNCATE, lost slot).
     Rebuild(lifecycle::RebuildArgs),
-    /// Measure time to fresh vs REFRESH, sustained apply rate and memory (docs/benchmarks.md).
+    /// Benchmark against REFRESH (and pg_ivm where installed): time to fresh, growth, sustained
+    /// load, writer overhead, bulk memory, decode ceiling; writes a report (docs/benchmarks.md).
     Bench(bench::BenchArgs),
     /// Lint migrations for materialized-view changes that break readers (docs/lint.md).
     Lint(summa_lint::LintArgs),
@@ -96,7 +97,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let quiet_default = matches!(cli.command, Command::Demo(_));
+    let quiet_default = matches!(cli.command, Command::Demo(_) | Command::Bench(_));
     init_logging(
         cli.log.as_deref(),
         if quiet_default { "warn" } else { "info" },

@@ -36,6 +36,17 @@ fn random_order_select(nulls: bool) -> String {
     )
 }
 
+/// `INSERT` of `$1` random orders into the schema's `orders` (`nulls`: some NULL customers and
+/// amounts).
+pub fn insert_random_sql(schema: &str, nulls: bool) -> String {
+    format!(
+        "INSERT INTO {}.orders (customer_id, region_id, status, amount, created_at) \
+         SELECT {} FROM generate_series(1, $1::bigint)",
+        quote_ident(schema),
+        random_order_select(nulls)
+    )
+}
+
 /// Create the schema's `regions` and `orders` (REPLICA IDENTITY FULL), dropping old ones.
 pub async fn create_schema(client: &Client, schema: &str) -> Result<(), tokio_postgres::Error> {
     let s = quote_ident(schema);
@@ -59,12 +70,7 @@ pub async fn load(
     step: u64,
     mut progress: impl FnMut(u64),
 ) -> Result<(), tokio_postgres::Error> {
-    let sql = format!(
-        "INSERT INTO {}.orders (customer_id, region_id, status, amount, created_at) \
-         SELECT {} FROM generate_series(1, $1::bigint)",
-        quote_ident(schema),
-        random_order_select(false)
-    );
+    let sql = insert_random_sql(schema, false);
     let mut done = 0;
     while done < rows {
         let n = step.min(rows - done) as i64;
@@ -89,13 +95,7 @@ pub async fn write(
     stop: Arc<AtomicBool>,
 ) -> Result<(), tokio_postgres::Error> {
     let s = quote_ident(&schema);
-    let insert = client
-        .prepare(&format!(
-            "INSERT INTO {s}.orders (customer_id, region_id, status, amount, created_at) \
-             SELECT {} FROM generate_series(1, $1::bigint)",
-            random_order_select(true)
-        ))
-        .await?;
+    let insert = client.prepare(&insert_random_sql(&schema, true)).await?;
     let ids = format!("SELECT (random() * (SELECT max(id) FROM {s}.orders))::bigint FROM generate_series(1, $1::bigint)");
     let update = client
         .prepare(&format!(

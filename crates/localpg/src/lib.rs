@@ -68,6 +68,12 @@ fn candidate_bin_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// The directory of the installed PostgreSQL binaries (`SUMMA_PG_BIN`, the Debian layout
+/// newest major first, then `PATH`), for client programs such as `pgbench`.
+pub fn installed_bin_dir() -> Result<PathBuf, LocalPgError> {
+    find_bin_dir()
+}
+
 fn find_bin_dir() -> Result<PathBuf, LocalPgError> {
     let dirs = candidate_bin_dirs();
     dirs.iter()

@@ -1,0 +1,583 @@
+//! `summa bench`: every figure of docs/benchmarks.md, measured in one run on a private
+//! Postgres (or `--database-url`), written as `report.md`, `results.json` and plots into a
+//! results directory.
+//!
+//! Flow: for each table size N (ascending; the table only grows), each view is measured alone
+//! on its stream: time to fresh after a committed change batch of K rows against REFRESH and
+//! REFRESH CONCURRENTLY of the same SELECT, and against the floor measured in the same run
+//! (a bare slot drain of the same transaction + one upsert of its distinct groups). At the
+//! first N the scenarios that need V1 and V2 live together follow, with the sidecar as a child
+//! process so its CPU and memory are its own: sustained writers, the decode ceiling, one bulk
+//! transaction, writer overhead (pgbench). Every view is verified against its SELECT after it
+//! was measured: a benchmark of a wrong result is worthless, and the run fails.
+//!
+//! Ratios compare figures of one run on one machine; absolute figures move with its load.
+
+mod changes;
+mod drain;
+mod fresh;
+mod machine;
+mod overhead;
+mod plots;
+mod report;
+mod results;
+mod sidecar;
+mod stats;
+mod sustained;
+mod tail;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use summa_catalog::ViewSpec;
+
+use crate::config::Config;
+use crate::workload;
+use results::{Results, Verified};
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Source table sizes for time to fresh (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    rows: Option<Vec<u64>>,
+    /// Table sizes for the growth scenario (time to fresh at a fixed K as N grows).
+    #[arg(long, value_delimiter = ',')]
+    growth: Option<Vec<u64>>,
+    /// Change batch sizes K: rows changed by one committed transaction (half updates, a
+    /// quarter inserts, a quarter deletes).
+    #[arg(long, value_delimiter = ',')]
+    batch: Option<Vec<u64>>,
+    /// Repetitions of each timing (median, min and max are reported).
+    #[arg(long)]
+    repeat: Option<usize>,
+    /// Seconds of sustained writing per rate.
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// Writer target rates for the sustained scenario, in changes/s.
+    #[arg(long, value_delimiter = ',')]
+    rates: Option<Vec<u64>>,
+    /// Rows of the one bulk insert transaction.
+    #[arg(long)]
+    bulk_rows: Option<u64>,
+    /// Results directory (default: bench-results/<UTC timestamp>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Small and short (N = 200k): finishes in a few minutes, for reviews.
+    #[arg(long)]
+    quick: bool,
+    /// Only these scenarios: fresh, growth, sustained, ceiling, bulk, overhead.
+    #[arg(long, value_delimiter = ',')]
+    only: Option<Vec<Scenario>>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    Fresh,
+    Growth,
+    Sustained,
+    Ceiling,
+    Bulk,
+    Overhead,
+}
+
+/// The resolved options of one run (`--quick` changes the defaults, flags override them).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Options {
+    pub rows: Vec<u64>,
+    pub growth: Vec<u64>,
+    pub batch: Vec<u64>,
+    /// K of the growth scenario.
+    pub growth_k: u64,
+    pub repeat: usize,
+    pub seconds: u64,
+    pub rates: Vec<u64>,
+    pub bulk_rows: u64,
+    /// Changes written while the sidecar is stopped, for the decode ceiling.
+    pub backlog_changes: u64,
+    /// Seconds of each pgbench run.
+    pub pgbench_seconds: u64,
+    pub pgbench_clients: u32,
+    pub quick: bool,
+    pub only: Vec<Scenario>,
+}
+
+impl Options {
+    fn resolve(a: BenchArgs) -> anyhow::Result<(Options, Option<PathBuf>)> {
+        let q = a.quick;
+        let rows = a.rows.unwrap_or_else(|| {
+            if q {
+                vec![200_000]
+            } else {
+                vec![1_000_000, 10_000_000]
+            }
+        });
+        let growth = a.growth.unwrap_or_else(|| {
+            if q {
+                vec![50_000, 200_000]
+            } else {
+                vec![1_000_000, 3_000_000, 10_000_000]
+            }
+        });
+        let batch = a.batch.unwrap_or_else(|| {
+            if q {
+                vec![1_000, 10_000]
+            } else {
+                vec![1_000, 10_000, 100_000]
+            }
+        });
+        if rows.is_empty() || batch.is_empty() || rows.contains(&0) || batch.contains(&0) {
+            bail!("--rows and --batch need at least one size, none of them 0");
+        }
+        let growth_k = if batch.contains(&10_000) {
+            10_000
+        } else {
+            batch[batch.len() / 2]
+        };
+        let seconds = a.seconds.unwrap_or(if q { 10 } else { 60 });
+        let only = a.only.unwrap_or_else(|| {
+            vec![
+                Scenario::Fresh,
+                Scenario::Growth,
+                Scenario::Sustained,
+                Scenario::Ceiling,
+                Scenario::Bulk,
+                Scenario::Overhead,
+            ]
+        });
+        let bulk_rows = a.bulk_rows.unwrap_or(if q { 200_000 } else { 1_000_000 });
+        let backlog: u64 = if q { 50_000 } else { 500_000 };
+        Ok((
+            Options {
+                rows,
+                growth,
+                batch,
+                growth_k,
+                repeat: a.repeat.unwrap_or(3).max(1),
+                seconds,
+                rates: a.rates.unwrap_or_else(|| {
+                    if q {
+                        vec![5_000, 20_000]
+                    } else {
+                        vec![5_000, 20_000, 50_000]
+                    }
+                }),
+                bulk_rows,
+                backlog_changes: backlog.min(bulk_rows.max(20_000)),
+                pgbench_seconds: (seconds / 4).clamp(2, 15),
+                pgbench_clients: 4,
+                quick: q,
+                only,
+            },
+            a.out,
+        ))
+    }
+
+    pub fn wants(&self, s: Scenario) -> bool {
+        self.only.contains(&s)
+    }
+
+    /// Table sizes to visit, ascending, and the batch sizes to measure at each.
+    fn plan(&self) -> Vec<(u64, Vec<u64>)> {
+        let mut sizes: Vec<u64> = Vec::new();
+        if self.wants(Scenario::Fresh) {
+            sizes.extend(&self.rows);
+        }
+        if self.wants(Scenario::Growth) {
+            sizes.extend(&self.growth);
+        }
+        if sizes.is_empty() {
+            sizes.push(self.rows[0]);
+        }
+        sizes.sort_unstable();
+        sizes.dedup();
+        sizes
+            .into_iter()
+            .map(|n| {
+                let mut ks = Vec::new();
+                if self.wants(Scenario::Fresh) && self.rows.contains(&n) {
+                    ks.extend(&self.batch);
+                }
+                if self.wants(Scenario::Growth)
+                    && self.growth.contains(&n)
+                    && !ks.contains(&self.growth_k)
+                {
+                    ks.push(self.growth_k);
+                }
+                ks.sort_unstable();
+                (n, ks)
+            })
+            .collect()
+    }
+
+    /// The size at which the scenarios with V1 and V2 live together run.
+    fn tail_rows(&self) -> u64 {
+        self.rows[0]
+    }
+
+    fn wants_tail(&self) -> bool {
+        [
+            Scenario::Sustained,
+            Scenario::Ceiling,
+            Scenario::Bulk,
+            Scenario::Overhead,
+        ]
+        .iter()
+        .any(|s| self.wants(*s))
+    }
+}
+
+pub const SCHEMA: &str = "summa_bench";
+
+/// One view of the reference workload as the bench measures it.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchView {
+    /// V1, V2.
+    pub label: &'static str,
+    pub name: &'static str,
+    pub sql: &'static str,
+    /// Group key columns of the SELECT's output (the materialized view's unique index).
+    pub keys: &'static str,
+}
+
+pub const VIEWS: [BenchView; 2] = [
+    BenchView {
+        label: "V1",
+        name: "bench_v1",
+        sql: workload::V1,
+        keys: "customer_id",
+    },
+    BenchView {
+        label: "V2",
+        name: "bench_v2",
+        sql: workload::V2,
+        keys: "day, status",
+    },
+];
+
+/// What every scenario needs.
+pub struct Ctx {
+    pub conn: summa_stream::ConnInfo,
+    /// The database URL (for child processes: the sidecar, pgbench, pg_recvlogical).
+    pub url: String,
+    pub client: tokio_postgres::Client,
+    pub config: Config,
+    pub opts: Options,
+    pub out: PathBuf,
+    pub metrics: Arc<summa_apply::Metrics>,
+    /// Directory of the PostgreSQL client programs (pgbench, pg_recvlogical).
+    pub pg_bin: Option<PathBuf>,
+    pub results: Results,
+}
+
+impl Ctx {
+    pub fn create_options(&self) -> summa_catalog::CreateOptions {
+        let mut o = self.config.create_options();
+        o.schema = SCHEMA.into();
+        o.show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        o
+    }
+
+    /// Create summa versions of `views` (one stream, one snapshot); returns their versions.
+    pub async fn create(&mut self, views: &[BenchView]) -> anyhow::Result<Vec<(BenchView, i32)>> {
+        let specs: Vec<ViewSpec> = views
+            .iter()
+            .map(|v| ViewSpec {
+                name: v.name.into(),
+                sql: v.sql.into(),
+            })
+            .collect();
+        let opts = self.create_options();
+        let created =
+            summa_catalog::create_views(&self.conn, &mut self.client, &specs, &opts).await?;
+        Ok(views
+            .iter()
+            .zip(&created)
+            .map(|(v, c)| (*v, c.version))
+            .collect())
+    }
+
+    /// Drop every bench view (summa versions, the materialized view, floor tables).
+    pub async fn drop_views(&mut self) -> anyhow::Result<()> {
+        for v in VIEWS {
+            let mut attempt = 0;
+            // A just-stopped sidecar's walsender may hold the slot for a moment.
+            while let Err(err) = summa_catalog::drop_view(&mut self.client, v.name).await {
+                attempt += 1;
+                if attempt > 40 {
+                    return Err(err.into());
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+        self.client
+            .batch_execute(&format!(
+                "DROP MATERIALIZED VIEW IF EXISTS {SCHEMA}.bench_mv; \
+                 DROP TABLE IF EXISTS {SCHEMA}.floor_v1, {SCHEMA}.floor_v2"
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Verify a version against its SELECT; records the outcome.
+    pub async fn verify(
+        &mut self,
+        view: BenchView,
+        version: i32,
+        when: &str,
+    ) -> anyhow::Result<()> {
+        let spin = spinner(&format!("verifying {} ({when})", view.label));
+        let (plan, table) = crate::demo::load_plan(&self.client, view.name, version).await?;
+        let report = summa_catalog::verify_version_in_chunks(
+            &mut self.client,
+            &plan,
+            &table,
+            self.config.verify_chunk_groups,
+        )
+        .await?;
+        let groups: i64 = self
+            .client
+            .query_one(&format!("SELECT count(*) FROM {}", table.table()), &[])
+            .await?
+            .get(0);
+        spin.finish_and_clear();
+        let equal = report.is_equal();
+        println!(
+            "  verify {} ({when}): {}",
+            view.label,
+            if equal {
+                format!("equal to its SELECT ({groups} groups)")
+            } else {
+                format!("{} DIFFERING rows", report.differences.len())
+            }
+        );
+        self.results.verified.push(Verified {
+            view: view.label.into(),
+            when: when.into(),
+            groups,
+            equal,
+            differences: report
+                .differences
+                .iter()
+                .take(10)
+                .map(|(side, row)| format!("{side}: {row}"))
+                .collect(),
+        });
+        Ok(())
+    }
+
+    /// A bare slot's name: per database, as slots are per cluster.
+    pub fn slot(&self, kind: &str) -> String {
+        let db: String = self
+            .conn
+            .database()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let mut name = format!("summa_bench_{kind}_{db}");
+        name.truncate(63);
+        name
+    }
+
+    pub async fn row_count(&self) -> anyhow::Result<u64> {
+        let n: i64 = self
+            .client
+            .query_one(&format!("SELECT count(*) FROM {SCHEMA}.orders"), &[])
+            .await?
+            .get(0);
+        Ok(n as u64)
+    }
+}
+
+pub fn spinner(msg: &str) -> ProgressBar {
+    let s = ProgressBar::new_spinner();
+    s.set_style(
+        ProgressStyle::with_template("  {spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    s.set_message(msg.to_string());
+    s.enable_steady_tick(Duration::from_millis(200));
+    s
+}
+
+pub fn bar(len: u64, msg: &str) -> ProgressBar {
+    let b = ProgressBar::new(len);
+    b.set_style(
+        ProgressStyle::with_template("  [{bar:30}] {pos}/{len} {msg}, eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    b.set_message(msg.to_string());
+    b
+}
+
+/// Grow `orders` to `n` rows (it never shrinks), with a progress bar.
+async fn grow_to(ctx: &mut Ctx, n: u64) -> anyhow::Result<()> {
+    let have = ctx.row_count().await?;
+    if have < n {
+        println!("loading {} orders (table: {have} → {n})…", n - have);
+        let b = bar(n - have, "orders");
+        workload::load(&ctx.client, SCHEMA, n - have, 250_000, |done| {
+            b.set_position(done)
+        })
+        .await?;
+        b.finish_and_clear();
+    }
+    let s = spinner("VACUUM ANALYZE orders");
+    ctx.client
+        .batch_execute(&format!("VACUUM ANALYZE {SCHEMA}.orders"))
+        .await?;
+    s.finish_and_clear();
+    Ok(())
+}
+
+/// Server settings of the private cluster the bench starts: those of
+/// shared/research/perf-anchors.md (shared_buffers 1GB, fsync and full_page_writes on), so the
+/// targets derived there compare like with like.
+const BENCH_SERVER_SETTINGS: &[(&str, &str)] = &[
+    ("shared_buffers", "'1GB'"),
+    ("fsync", "on"),
+    ("full_page_writes", "on"),
+];
+
+pub async fn run(
+    args: BenchArgs,
+    url: Option<String>,
+    config: &Config,
+) -> anyhow::Result<ExitCode> {
+    let (opts, out) = Options::resolve(args)?;
+    let started = std::time::Instant::now();
+    let (date, stamp) = machine::utc_now();
+    let out = out.unwrap_or_else(|| PathBuf::from("bench-results").join(&stamp));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let (url, private) = match url {
+        Some(url) => (url, None),
+        None => {
+            println!("starting a private PostgreSQL (no --database-url given)…");
+            let pg = tokio::task::spawn_blocking(|| {
+                summa_localpg::LocalPostgres::start_with(BENCH_SERVER_SETTINGS)
+            })
+            .await??;
+            println!("  listening on 127.0.0.1:{} (removed at exit)", pg.port());
+            (pg.url("postgres"), Some(pg))
+        }
+    };
+    let conn = crate::commands::conn_info(Some(url.clone()))?;
+    let client = conn.connect("summa-bench").await?;
+    summa_catalog::install(&client).await?;
+    let pg_bin = match &private {
+        Some(pg) => Some(pg.bin_dir().to_path_buf()),
+        None => summa_localpg::installed_bin_dir().ok(),
+    };
+    let machine = machine::Machine::read(&client, private.is_some()).await?;
+    let mut ctx = Ctx {
+        conn,
+        url,
+        client,
+        config: config.clone(),
+        opts: opts.clone(),
+        out: out.clone(),
+        metrics: Arc::new(summa_apply::Metrics::default()),
+        pg_bin,
+        results: Results::new(date, machine, opts.clone()),
+    };
+    println!(
+        "# summa bench{} → {}",
+        if opts.quick { " --quick" } else { "" },
+        out.display()
+    );
+    let outcome = run_scenarios(&mut ctx).await;
+    ctx.results.elapsed_s = started.elapsed().as_secs_f64();
+    ctx.results.machine.load_end = machine::loadavg();
+    if let Err(err) = &outcome {
+        ctx.results
+            .notes
+            .push(format!("the run stopped early: {err:#}"));
+    }
+    finish(&mut ctx).await?;
+    outcome?;
+    let failed = ctx.results.verified.iter().filter(|v| !v.equal).count();
+    println!(
+        "wrote {} ({:.0} s)",
+        out.join("report.md").display(),
+        started.elapsed().as_secs_f64()
+    );
+    if failed > 0 {
+        eprintln!("error: {failed} verification(s) failed: the figures are not valid");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_scenarios(ctx: &mut Ctx) -> anyhow::Result<()> {
+    ctx.drop_views().await?;
+    workload::create_schema(&ctx.client, SCHEMA).await?;
+    ctx.client
+        .batch_execute(&format!(
+            "DROP PUBLICATION IF EXISTS {pub_}; CREATE PUBLICATION {pub_} FOR TABLE {SCHEMA}.orders; \
+             SET search_path = {SCHEMA}, public",
+            pub_ = drain::PUBLICATION
+        ))
+        .await?;
+    let plan = ctx.opts.plan();
+    let tail_at = ctx.opts.tail_rows();
+    let mut tail_done = !ctx.opts.wants_tail();
+    for (n, ks) in plan {
+        if !tail_done && n > tail_at {
+            grow_to(ctx, tail_at).await?;
+            tail::run(ctx).await?;
+            tail_done = true;
+        }
+        grow_to(ctx, n).await?;
+        if !ks.is_empty() {
+            let actual = ctx.row_count().await?;
+            println!("## time to fresh at N = {actual} (K = {ks:?})");
+            for view in VIEWS {
+                fresh::run_view(ctx, view, actual, &ks).await?;
+            }
+        }
+        if !tail_done && n == tail_at {
+            tail::run(ctx).await?;
+            tail_done = true;
+        }
+    }
+    if !tail_done {
+        grow_to(ctx, tail_at).await?;
+        tail::run(ctx).await?;
+    }
+    ctx.drop_views().await?;
+    Ok(())
+}
+
+/// Write results.json, the plots and report.md.
+async fn finish(ctx: &mut Ctx) -> anyhow::Result<()> {
+    let plots = plots::draw_all(&ctx.results, &ctx.out);
+    match plots {
+        Ok((files, note)) => {
+            ctx.results.plots = files;
+            if let Some(note) = note {
+                ctx.results.notes.push(note);
+            }
+        }
+        Err(err) => ctx.results.notes.push(format!("plots failed: {err:#}")),
+    }
+    write(
+        &ctx.out.join("results.json"),
+        &serde_json::to_string_pretty(&ctx.results)?,
+    )?;
+    write(&ctx.out.join("report.md"), &report::render(&ctx.results))?;
+    Ok(())
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,198 @@
+//! What a run measured: `results.json`, and the input of the report and the plots.
+
+use serde::Serialize;
+
+use super::machine::Machine;
+use super::stats::{ratio, Stat};
+use super::Options;
+
+#[derive(Debug, Serialize)]
+pub struct Results {
+    pub summa_version: String,
+    pub date: String,
+    pub command: String,
+    pub elapsed_s: f64,
+    pub machine: Machine,
+    pub options: Options,
+    pub fresh: Vec<FreshRow>,
+    pub sustained: Vec<SustainedRow>,
+    pub ceiling: Option<Ceiling>,
+    pub bulk: Option<Bulk>,
+    pub overhead: Option<Overhead>,
+    pub verified: Vec<Verified>,
+    /// Findings and caveats of this run, printed in the report.
+    pub notes: Vec<String>,
+    /// Plot files written next to the report.
+    pub plots: Vec<String>,
+}
+
+impl Results {
+    pub fn new(date: String, machine: Machine, options: Options) -> Self {
+        Results {
+            summa_version: env!("CARGO_PKG_VERSION").into(),
+            date,
+            command: command_line(),
+            elapsed_s: 0.0,
+            machine,
+            options,
+            fresh: Vec::new(),
+            sustained: Vec::new(),
+            ceiling: None,
+            bulk: None,
+            overhead: None,
+            verified: Vec::new(),
+            notes: Vec::new(),
+            plots: Vec::new(),
+        }
+    }
+
+    /// The growth rows: time to fresh at the growth K, per view, ascending N.
+    pub fn growth(&self, view: &str) -> Vec<&FreshRow> {
+        let mut rows: Vec<&FreshRow> = self
+            .fresh
+            .iter()
+            .filter(|r| r.view == view && r.k == self.options.growth_k)
+            .collect();
+        rows.sort_by_key(|r| r.rows);
+        rows
+    }
+}
+
+/// The command line, with the database URL's credentials hidden.
+fn command_line() -> String {
+    let mut out = vec!["summa".to_string()];
+    let mut hide_next = false;
+    for a in std::env::args().skip(1) {
+        if hide_next {
+            out.push("<url>".into());
+            hide_next = false;
+        } else if a == "--database-url" {
+            out.push(a);
+            hide_next = true;
+        } else if a.starts_with("--database-url=") {
+            out.push("--database-url=<url>".into());
+        } else {
+            out.push(a);
+        }
+    }
+    out.join(" ")
+}
+
+/// Time to fresh after one committed change batch of `k` rows, at `rows` source rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct FreshRow {
+    pub view: String,
+    pub rows: u64,
+    pub k: u64,
+    /// Source row changes in the committed transaction (ids picked at random may be gone).
+    pub changes: Stat,
+    /// Distinct groups of the view the transaction touched.
+    pub groups: Stat,
+    /// From COMMIT returning to the summary holding the transaction.
+    pub summa_ms: Stat,
+    pub refresh_ms: Stat,
+    pub concurrently_ms: Stat,
+    /// The floor: from COMMIT returning until a bare consumer (summa's decoder, no apply)
+    /// received the transaction's Commit (another batch of K, the sidecar stopped meanwhile).
+    pub decode_ms: Stat,
+    /// The floor: one upsert of the distinct groups into a table shaped like the view's.
+    pub upsert_ms: Stat,
+    /// decode + upsert, per repetition.
+    pub floor_ms: Stat,
+    pub backfill_s: f64,
+    /// Groups whose min/max was recomputed, over all repetitions.
+    pub recomputed: u64,
+}
+
+impl FreshRow {
+    pub fn vs_refresh(&self) -> f64 {
+        ratio(self.refresh_ms.median, self.summa_ms.median)
+    }
+    pub fn vs_concurrently(&self) -> f64 {
+        ratio(self.concurrently_ms.median, self.summa_ms.median)
+    }
+    pub fn vs_floor(&self) -> f64 {
+        ratio(self.summa_ms.median, self.floor_ms.median)
+    }
+}
+
+/// A writer at a fixed rate with V1 and V2 live.
+#[derive(Debug, Clone, Serialize)]
+pub struct SustainedRow {
+    pub target_rate: u64,
+    pub seconds: f64,
+    pub written_rate: f64,
+    /// Changes written / (writing time + time to apply the rest after the writers stopped).
+    pub applied_rate: f64,
+    /// From the writers' stop until everything they wrote was applied.
+    pub catchup_ms: f64,
+    pub lag_p50_ms: f64,
+    pub lag_p99_ms: f64,
+    pub lag_max_ms: f64,
+    /// Sidecar CPU time / wall time, from the writers' start until all applied (100 = one core).
+    pub cpu_pct: f64,
+    pub rss_max_mib: f64,
+    pub batches: u64,
+    pub flush_ms_p50: f64,
+    pub flush_ms_p99: f64,
+    /// (seconds since start, lag ms), sampled every 100 ms.
+    pub lag_series: Vec<(f64, f64)>,
+}
+
+/// A backlog written with the sidecar stopped: drained through summa's decoder alone (the
+/// ceiling), then applied by summa from the same slot position.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ceiling {
+    pub changes: u64,
+    pub transactions: u64,
+    pub bytes: u64,
+    pub decode_s: f64,
+    pub decode_rate: f64,
+    pub apply_s: f64,
+    pub apply_rate: f64,
+    /// The bulk transaction's decode on the same bare slot, when it ran.
+    pub bulk_decode_s: Option<f64>,
+}
+
+/// One transaction inserting `rows` rows, with V1 and V2 live.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bulk {
+    pub rows: u64,
+    pub statement_s: f64,
+    pub applied_after_commit_s: f64,
+    pub rss_before_mib: f64,
+    pub rss_peak_mib: f64,
+    /// The longest batch (`flush_ms`) the sidecar logged while applying it.
+    pub flush_ms: f64,
+    /// The configured statement budget (the bench raises it for this sidecar).
+    pub budget_ms: u64,
+}
+
+/// pgbench writer throughput with and without WAL consumers and maintained views.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overhead {
+    pub clients: u32,
+    pub seconds: u64,
+    pub script: String,
+    pub rows: Vec<OverheadRow>,
+    /// Why pg_ivm was not measured (None: it was).
+    pub pg_ivm_unavailable: Option<String>,
+    /// After each summa run: time until the sidecar had applied what pgbench wrote.
+    pub summa_catchup_ms: Stat,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OverheadRow {
+    pub setup: String,
+    pub tps: Stat,
+    pub vs_none: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Verified {
+    pub view: String,
+    pub when: String,
+    pub groups: i64,
+    pub equal: bool,
+    pub differences: Vec<String>,
+}
