@@ -1,13 +1,14 @@
 //! The floor and the ceiling, measured in the same run as summa.
 //!
-//! A bare logical slot on the bench's own publication is drained through summa's decoder
+//! A bare logical slot on the bench's own publication is read through summa's decoder
 //! (`summa_stream::pgoutput`) with no apply at all:
-//! - for one committed transaction, the time from its Begin to its Commit on the wire is what
-//!   any WAL consumer waits after the commit before it holds the whole transaction (the
-//!   walsender replays a transaction only at its commit); with one upsert of the distinct
-//!   groups it touched into a table shaped like the view's, that is the floor of time to fresh;
-//! - for a backlog of many transactions, changes per second of the drain are the decode
-//!   ceiling: no consumer of this walsender can apply faster.
+//! - streaming while a transaction commits ([`Live::until`]), the time from COMMIT returning
+//!   until the transaction's Commit message arrived is what any WAL consumer waits before it
+//!   holds the whole transaction (the walsender replays a transaction only at its commit);
+//!   with one upsert of the distinct groups it touched into a table shaped like the view's
+//!   (`super::floor`), that is the floor of time to fresh;
+//! - for a backlog of many transactions ([`BareSlot::drain`]), changes per second are the
+//!   decode ceiling: no consumer of this walsender can apply faster.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use summa_stream::pgoutput::{self, Datum, Message, Tuple};
 use summa_stream::{ConnInfo, Lsn, ReplicationClient, ReplicationEvent};
 use tokio_postgres::Client;
 
-use super::{BenchView, SCHEMA};
+use super::BenchView;
 
 /// The bench's publication: `orders` alone.
 pub const PUBLICATION: &str = "summa_bench_pub";
@@ -33,8 +34,6 @@ pub struct Drained {
     pub bytes: u64,
     /// From the start of reading to the last Commit.
     pub elapsed: Duration,
-    /// Begin → Commit of the last transaction.
-    pub last_txn: Duration,
     /// Distinct groups the last transaction touched (when keys were asked for).
     pub groups: HashSet<Group>,
 }
@@ -114,7 +113,6 @@ impl Live {
     pub async fn until(&mut self, until: u64, keys: Option<BenchView>) -> anyhow::Result<Drained> {
         let started = Instant::now();
         let mut out = Drained::default();
-        let mut begun = Instant::now();
         let position = |rel: &Option<pgoutput::Relation>| match (keys, rel) {
             (Some(v), Some(rel)) => key_positions(v, rel).map(Some),
             _ => Ok(None),
@@ -127,10 +125,7 @@ impl Live {
             };
             match event? {
                 None => bail!("a bare slot's stream ended"),
-                Some(ReplicationEvent::Begin { .. }) => {
-                    begun = Instant::now();
-                    out.groups.clear();
-                }
+                Some(ReplicationEvent::Begin { .. }) => out.groups.clear(),
                 Some(ReplicationEvent::XLogData { data, .. }) => {
                     out.bytes += data.len() as u64;
                     let msg = pgoutput::decode(&data)?;
@@ -152,7 +147,6 @@ impl Live {
                 }
                 Some(ReplicationEvent::Commit { end_lsn, .. }) => {
                     out.transactions += 1;
-                    out.last_txn = begun.elapsed();
                     self.end = end_lsn.0;
                     self.repl.update_applied_lsn(end_lsn);
                     if end_lsn.0 > until {
@@ -259,67 +253,6 @@ fn collect_groups(msg: &Message, (a, b): (usize, Option<usize>), groups: &mut Ha
         Message::Delete { old: (_, old), .. } => add(old),
         _ => {}
     }
-}
-
-/// A table shaped like the view's summary (group key, row count and the view's states),
-/// filled with the view's groups, and the statement upserting shipped group deltas into it.
-pub async fn create_floor_table(client: &Client, view: BenchView) -> anyhow::Result<String> {
-    if view.label == "V1" {
-        client
-            .batch_execute(&format!(
-                "DROP TABLE IF EXISTS {SCHEMA}.floor_v1;
-                 CREATE TABLE {SCHEMA}.floor_v1 (customer_id int PRIMARY KEY, n int8 NOT NULL,
-                     s numeric, c int8 NOT NULL) WITH (fillfactor = 70);
-                 INSERT INTO {SCHEMA}.floor_v1 SELECT customer_id, count(*), sum(amount), count(amount)
-                     FROM {SCHEMA}.orders WHERE customer_id IS NOT NULL GROUP BY 1;
-                 ANALYZE {SCHEMA}.floor_v1;"
-            ))
-            .await?;
-        Ok(format!(
-            "INSERT INTO {SCHEMA}.floor_v1 AS t SELECT k::int, 1, 1.00, 1 FROM unnest($1::text[]) k \
-             ON CONFLICT (customer_id) DO UPDATE SET n = t.n + excluded.n, s = t.s + excluded.s, \
-             c = t.c + excluded.c"
-        ))
-    } else {
-        client
-            .batch_execute(&format!(
-                "DROP TABLE IF EXISTS {SCHEMA}.floor_v2;
-                 CREATE TABLE {SCHEMA}.floor_v2 (day timestamptz, status text, n int8 NOT NULL,
-                     s numeric, c int8 NOT NULL, lo numeric, hi numeric, PRIMARY KEY (day, status))
-                     WITH (fillfactor = 70);
-                 INSERT INTO {SCHEMA}.floor_v2 SELECT date_trunc('day', created_at), status, count(*),
-                     sum(amount), count(amount), min(amount), max(amount)
-                     FROM {SCHEMA}.orders WHERE created_at IS NOT NULL AND status IS NOT NULL GROUP BY 1, 2;
-                 ANALYZE {SCHEMA}.floor_v2;"
-            ))
-            .await?;
-        Ok(format!(
-            "INSERT INTO {SCHEMA}.floor_v2 AS t SELECT d::timestamptz, st, 1, 1.00, 1, 1.00, 1.00 \
-             FROM unnest($1::text[], $2::text[]) AS u(d, st) \
-             ON CONFLICT (day, status) DO UPDATE SET n = t.n + excluded.n, s = t.s + excluded.s, \
-             c = t.c + excluded.c, lo = LEAST(t.lo, excluded.lo), hi = GREATEST(t.hi, excluded.hi)"
-        ))
-    }
-}
-
-/// One upsert of `groups` (one autocommit statement, as a batch commits); its duration.
-pub async fn upsert_groups(
-    client: &Client,
-    stmt: &tokio_postgres::Statement,
-    groups: &HashSet<Group>,
-) -> anyhow::Result<Duration> {
-    let a: Vec<&str> = groups.iter().map(|g| g.0.as_str()).collect();
-    let b: Vec<&str> = groups
-        .iter()
-        .map(|g| g.1.as_deref().unwrap_or_default())
-        .collect();
-    let started = Instant::now();
-    if stmt.params().len() == 1 {
-        client.execute(stmt, &[&a]).await?;
-    } else {
-        client.execute(stmt, &[&a, &b]).await?;
-    }
-    Ok(started.elapsed())
 }
 
 #[cfg(test)]

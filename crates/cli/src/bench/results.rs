@@ -90,6 +90,14 @@ pub struct FreshRow {
     pub groups: Stat,
     /// From COMMIT returning to the summary holding the transaction.
     pub summa_ms: Stat,
+    /// Of `summa_ms`: from COMMIT returning until summa's target transaction began (walsender
+    /// decode and send, summa's decode, batching): `summa.streams.applied_at` (the server's
+    /// wall clock) − our wall clock at COMMIT (the same machine). For K beyond `chunk_rows` the
+    /// target transaction begins at the first shipped chunk, while the source transaction is
+    /// still being received.
+    pub receive_ms: Stat,
+    /// The rest: the batch's target transaction (merge, bookkeeping, commit).
+    pub apply_ms: Stat,
     pub refresh_ms: Stat,
     pub concurrently_ms: Stat,
     /// The floor: from COMMIT returning until a bare consumer (summa's decoder, no apply)

@@ -42,6 +42,9 @@ pub async fn start_writers(
 pub async fn run(ctx: &mut Ctx, child: &Child) -> anyhow::Result<()> {
     let seconds = ctx.opts.seconds;
     for rate in ctx.opts.rates.clone() {
+        // Start from a fresh applied commit: the lag is the age of the newest applied commit.
+        let marker = sidecar::commit_marker(&ctx.client).await?;
+        sidecar::wait_streams(&ctx.client, marker, Duration::from_secs(900)).await?;
         let b = bar(seconds, &format!("s of writing at {rate} changes/s"));
         let log_from = child.log_len();
         let stop = Arc::new(AtomicBool::new(false));
