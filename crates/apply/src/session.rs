@@ -112,11 +112,7 @@ impl<'a> Session<'a> {
             // A lock on the version's tables shows here first: counted like a failed batch.
             if let Err(err) = v.prepare(&target).await {
                 return Err(match is_retryable_in_version(&err) {
-                    true => RunError::BatchFailed {
-                        view: v.record.view.clone(),
-                        version: v.record.version,
-                        message: summa_catalog::db_message(&err),
-                    },
+                    true => batch_failed(v, &err),
                     false => err.into(),
                 });
             }
@@ -571,11 +567,7 @@ impl<'a> Session<'a> {
                 // The batch is replayed after a backoff; the runner counts the attempts.
                 let _ = self.target.batch_execute("ROLLBACK").await;
                 self.target_open = false;
-                return Err(RunError::BatchFailed {
-                    view: v.record.view.clone(),
-                    version: v.record.version,
-                    message: summa_catalog::db_message(&err),
-                });
+                return Err(batch_failed(v, &err));
             }
             Err(err) => return Err(err.into()),
         };
@@ -721,6 +713,15 @@ fn is_retryable_in_version(err: &tokio_postgres::Error) -> bool {
     err.code()
         .map(|c| matches!(c.code(), "57014" | "55P03") || c.code().starts_with("40"))
         .unwrap_or(false)
+}
+
+/// Version `v`'s statement failed retryably: the runner replays the batch and counts this.
+fn batch_failed(v: &VersionRuntime, err: &tokio_postgres::Error) -> RunError {
+    RunError::BatchFailed {
+        view: v.record.view.clone(),
+        version: v.record.version,
+        message: summa_catalog::db_message(err),
+    }
 }
 
 /// Ship rows into the version's staging table (or, for a joining version, its pending table).

@@ -8,11 +8,10 @@
 //! publications are only reaped while no create is running, so a create between its
 //! `CREATE PUBLICATION` and its first commit is never mistaken for one.
 
-use summa_plan::sqlgen::{self, Target};
-use summa_plan::MaintenancePlan;
 use tokio_postgres::{Client, GenericClient};
 
 use crate::error::{CatalogError, DbContext};
+use crate::lifecycle::{lock_version, remove_version};
 
 /// Advisory lock class (first key) of version builds; the second key hashes view and version.
 const BUILD_LOCK_CLASS: i32 = 0x5355_4d42; // "SUMB"
@@ -47,11 +46,10 @@ pub(crate) async fn unlock_build(client: &impl GenericClient, view: &str, versio
 
 /// Remove abandoned builds, then (when no build is running) orphan slots and publications of
 /// this database. Returns what was removed, for the log.
-pub async fn reap_abandoned(client: &Client) -> Result<Vec<String>, CatalogError> {
+pub async fn reap_abandoned(client: &mut Client) -> Result<Vec<String>, CatalogError> {
     let building = client
         .query(
-            "SELECT view_name, version, table_schema, table_name, plan FROM summa.versions \
-             WHERE state = 'backfilling' ORDER BY 1, 2",
+            "SELECT view_name, version FROM summa.versions WHERE state = 'backfilling' ORDER BY 1, 2",
             &[],
         )
         .await
@@ -72,23 +70,8 @@ pub async fn reap_abandoned(client: &Client) -> Result<Vec<String>, CatalogError
             running = true;
             continue;
         }
-        let target = Target::new(row.get::<_, String>(2), row.get::<_, String>(3));
-        // One transaction: a sidecar loading versions meanwhile sees all of it or none.
-        client
-            .batch_execute("BEGIN")
-            .await
-            .ctx(|| format!("removing abandoned {view} v{version}"))?;
-        let removed = match remove_build(client, &view, version, &target, row.get(4)).await {
-            Ok(()) => client
-                .batch_execute("COMMIT")
-                .await
-                .ctx(|| format!("removing abandoned {view} v{version}")),
-            Err(err) => {
-                let _ = client.batch_execute("ROLLBACK").await;
-                Err(err)
-            }
-        };
-        unlock_build(client, &view, version).await;
+        let removed = remove_build(client, &view, version).await;
+        unlock_build(&*client, &view, version).await;
         removed?;
         reaped.push(format!("{view} v{version} (abandoned while backfilling)"));
     }
@@ -98,55 +81,32 @@ pub async fn reap_abandoned(client: &Client) -> Result<Vec<String>, CatalogError
     Ok(reaped)
 }
 
-async fn remove_build(
-    client: &Client,
-    view: &str,
-    version: i32,
-    target: &Target,
-    plan: serde_json::Value,
-) -> Result<(), CatalogError> {
-    let plan = MaintenancePlan::from_json(plan).map_err(|error| CatalogError::StoredPlan {
-        view: view.to_string(),
-        version,
-        error,
-    })?;
-    for stmt in sqlgen::drop_objects(&plan, target) {
-        client
-            .batch_execute(&stmt)
-            .await
-            .ctx(|| format!("dropping the tables of abandoned {view} v{version}"))?;
-    }
-    client
-        .execute(
-            "DELETE FROM summa.backfill_progress WHERE view_name = $1 AND version = $2",
-            &[&view, &version],
-        )
+/// Remove an abandoned version the way `summa drop --version` does, in one transaction (a
+/// sidecar loading versions meanwhile sees all of it or none), with its progress row and, when
+/// it was the view's only version, the view.
+async fn remove_build(client: &mut Client, view: &str, version: i32) -> Result<(), CatalogError> {
+    let tx = client
+        .transaction()
         .await
-        .ctx(|| format!("removing {view} v{version}"))?;
-    client
-        .execute(
-            "DELETE FROM summa.versions WHERE view_name = $1 AND version = $2",
-            &[&view, &version],
-        )
+        .ctx(|| format!("removing abandoned {view} v{version}"))?;
+    let v = lock_version(&tx, view, Some(version)).await?;
+    remove_version(&tx, view, &v).await?;
+    tx.execute(
+        "DELETE FROM summa.backfill_progress WHERE view_name = $1 AND version = $2",
+        &[&view, &version],
+    )
+    .await
+    .ctx(|| format!("removing {view} v{version}"))?;
+    tx.execute(
+        "DELETE FROM summa.views v WHERE name = $1 AND NOT EXISTS \
+         (SELECT 1 FROM summa.versions WHERE view_name = v.name)",
+        &[&view],
+    )
+    .await
+    .ctx(|| format!("removing view {view}"))?;
+    tx.commit()
         .await
-        .ctx(|| format!("removing {view} v{version}"))?;
-    client
-        .execute(
-            "DELETE FROM summa.views v WHERE name = $1 AND NOT EXISTS \
-             (SELECT 1 FROM summa.versions WHERE view_name = v.name)",
-            &[&view],
-        )
-        .await
-        .ctx(|| format!("removing view {view}"))?;
-    // A session that loaded the version as joining lets go of it.
-    client
-        .execute(
-            "UPDATE summa.streams SET generation = generation + 1 WHERE shared",
-            &[],
-        )
-        .await
-        .ctx(|| "recording the change for running sidecars".into())?;
-    Ok(())
+        .ctx(|| format!("removing abandoned {view} v{version}"))
 }
 
 /// Inactive permanent slots and publications named like this database's streams
