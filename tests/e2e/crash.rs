@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::harness::{connect, seed, Rng, Sidecar, TestDb};
 use crate::items;
@@ -38,15 +38,9 @@ fn runs() -> u64 {
 
 /// Kill -9 `sidecar` once it crashed by itself or after `patience`.
 async fn await_crash(mut sidecar: Sidecar, patience: Duration) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < patience {
-        if sidecar.has_exited() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let crashed = sidecar.exits_within(patience).await;
     sidecar.kill();
-    false
+    crashed
 }
 
 /// Keep at most three versions of `view` (runs keep adding them): drop the oldest one the

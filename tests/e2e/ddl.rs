@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::harness::TestDb;
+use crate::harness::{start_cluster, TestDb};
 use crate::items;
 
 const BY_GRP: &str = "SELECT grp, count(*), sum(val) FROM items GROUP BY grp";
@@ -11,40 +11,6 @@ const BY_CAT: &str = "SELECT cat, count(*) FROM items GROUP BY cat";
 const QTY: &str = "SELECT grp, sum(qty) AS qty FROM items GROUP BY grp";
 const EXTREMES: &str = "SELECT grp, min(val) AS lo, max(val) AS hi FROM items GROUP BY grp";
 const TOTALS: &str = "SELECT count(*) AS n, sum(val) AS total, max(qty) AS top FROM items";
-
-/// Wait (up to 20 s) for `view`'s newest version to reach `state`; returns its error text.
-async fn wait_state(db: &TestDb, view: &str, state: &str) -> String {
-    let client = db.client().await;
-    let mut seen = String::new();
-    for _ in 0..400 {
-        let row = client
-            .query_one(
-                "SELECT state, coalesce(error, '') FROM summa.versions WHERE view_name = $1 \
-                 ORDER BY version DESC LIMIT 1",
-                &[&view],
-            )
-            .await
-            .unwrap();
-        seen = row.get(0);
-        if seen == state {
-            return row.get(1);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{view} did not become {state} (is {seen})");
-}
-
-async fn state_of(db: &TestDb, view: &str) -> String {
-    db.client()
-        .await
-        .query_one(
-            "SELECT state FROM summa.versions WHERE view_name = $1 ORDER BY version DESC LIMIT 1",
-            &[&view],
-        )
-        .await
-        .unwrap()
-        .get(0)
-}
 
 /// Inserts touching only grp and val (columns every remaining view can still read).
 async fn write_some(db: &TestDb, n: i32) {
@@ -63,7 +29,7 @@ async fn assert_still_serving(db: &TestDb, view: &str, sql: &str) {
     write_some(db, 200).await;
     db.wait_applied().await;
     db.assert_equal(view, sql).await;
-    assert_eq!(state_of(db, view).await, "live");
+    assert_eq!(db.state_of(view).await, "live");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -90,7 +56,7 @@ async fn column_ddl_breaks_only_the_versions_reading_that_column() {
         .batch_execute("ALTER TABLE items DROP COLUMN qty")
         .await
         .unwrap();
-    let error = wait_state(&db, "qty", "broken").await;
+    let error = db.wait_state("qty", "broken").await;
     assert!(
         error.contains("column qty") && error.contains("dropped"),
         "{error}"
@@ -100,7 +66,7 @@ async fn column_ddl_breaks_only_the_versions_reading_that_column() {
         .batch_execute("ALTER TABLE items RENAME COLUMN cat TO category")
         .await
         .unwrap();
-    let error = wait_state(&db, "by_cat", "broken").await;
+    let error = db.wait_state("by_cat", "broken").await;
     assert!(
         error.contains("column cat") && error.contains("renamed"),
         "{error}"
@@ -113,7 +79,7 @@ async fn column_ddl_breaks_only_the_versions_reading_that_column() {
         .batch_execute("ALTER TABLE items ALTER COLUMN val TYPE float8")
         .await
         .unwrap();
-    let error = wait_state(&db, "by_grp", "broken").await;
+    let error = db.wait_state("by_grp", "broken").await;
     assert!(
         error.contains("column val") && error.contains("changed type"),
         "{error}"
@@ -138,7 +104,7 @@ async fn a_dropped_source_table_breaks_its_versions_and_the_others_keep_serving(
     db.create("side_sum", "SELECT k, sum(v) FROM side GROUP BY k");
     let sidecar = db.sidecar();
     client.batch_execute("DROP TABLE side").await.unwrap();
-    let error = wait_state(&db, "side_sum", "broken").await;
+    let error = db.wait_state("side_sum", "broken").await;
     assert!(
         error.contains("side") && error.contains("dropped"),
         "{error}"
@@ -174,7 +140,7 @@ async fn truncate_resets_the_summary_at_its_position_in_the_stream() {
         ("totals", TOTALS),
     ] {
         db.assert_equal(name, sql).await;
-        assert_eq!(state_of(&db, name).await, "live");
+        assert_eq!(db.state_of(name).await, "live");
     }
     client.batch_execute("TRUNCATE items").await.unwrap();
     items::run_workload(&client, &mut rng, 10, 6).await;
@@ -216,7 +182,7 @@ async fn a_batch_blocked_by_a_lock_is_retried_then_breaks_only_its_version() {
         .await
         .unwrap();
     write_some(&db, 50).await;
-    let error = wait_state(&db, "by_grp", "broken").await;
+    let error = db.wait_state("by_grp", "broken").await;
     assert!(
         error.contains("failed 4 times") && error.contains("timeout"),
         "{error}"
@@ -256,7 +222,7 @@ async fn a_dropped_slot_marks_versions_stale_and_rebuild_recovers() {
         .await
         .unwrap();
     let sidecar = db.sidecar();
-    let error = wait_state(&db, "by_grp", "stale").await;
+    let error = db.wait_state("by_grp", "stale").await;
     assert!(
         error.contains("slot") && error.contains("summa rebuild"),
         "{error}"
@@ -274,15 +240,14 @@ async fn a_dropped_slot_marks_versions_stale_and_rebuild_recovers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slot_invalidated_by_max_slot_wal_keep_size_marks_versions_stale() {
-    let pg = tokio::task::spawn_blocking(|| {
-        summa_localpg::LocalPostgres::start_with(&[
+    let pg = start_cluster(
+        &[
             ("max_slot_wal_keep_size", "'32MB'"),
             ("max_wal_size", "'64MB'"),
-        ])
-    })
-    .await
-    .unwrap()
-    .expect("start a cluster with max_slot_wal_keep_size");
+        ],
+        "max_slot_wal_keep_size",
+    )
+    .await;
     let (db, client, _) = items::database(Some(&pg), "invalidated", 100).await;
     db.create("by_grp", BY_GRP);
     // No sidecar reads the slot while ~100 MB of WAL go by: a checkpoint invalidates it.
@@ -309,7 +274,7 @@ async fn a_slot_invalidated_by_max_slot_wal_keep_size_marks_versions_stale() {
         .get(0);
     assert_eq!(status, "lost", "the slot should have been invalidated");
     let sidecar = db.sidecar();
-    let error = wait_state(&db, "by_grp", "stale").await;
+    let error = db.wait_state("by_grp", "stale").await;
     assert!(error.contains("slot"), "{error}");
     let (ok, out, err) = db.summa(&["rebuild", "by_grp", "--promote", "--timeout-secs", "60"]);
     assert!(ok, "rebuild: {out}{err}");

@@ -104,23 +104,10 @@ async fn truncate_with_on_truncate_break_marks_the_version_broken() {
     let mut rng = Rng::new(seed("truncate"));
     items::setup(&client, &mut rng, 50).await;
     db.create("by_grp", items::VIEWS[0].1);
-    let sidecar = db.sidecar_with_config("[apply]\non_truncate = \"break\"\n");
+    let _sidecar = db.sidecar_with_config("[apply]\non_truncate = \"break\"\n");
     client.batch_execute("TRUNCATE items").await.unwrap();
-    let mut state = String::new();
-    for _ in 0..200 {
-        let row = client
-            .query_one("SELECT state, coalesce(error, '') FROM summa.versions", &[])
-            .await
-            .unwrap();
-        state = row.get(0);
-        if state == "broken" {
-            let error: String = row.get(1);
-            assert!(error.contains("truncated"), "{error}");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(state, "broken", "log:\n{}", sidecar.log_text());
+    let error = db.wait_state("by_grp", "broken").await;
+    assert!(error.contains("truncated"), "{error}");
     let (ok, out, _) = db.summa(&["status"]);
     assert!(
         ok && out.contains("broken") && out.contains("truncated"),

@@ -21,6 +21,25 @@ pub fn cluster() -> &'static LocalPostgres {
     })
 }
 
+/// A cluster of the test's own with extra server `settings` (the shared one cannot be
+/// misconfigured); `what` names it in the failure message.
+pub async fn start_cluster(settings: &[(&str, &str)], what: &str) -> LocalPostgres {
+    let owned: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let settings: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        LocalPostgres::start_with(&settings)
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|e| panic!("start a cluster with {what}: {e}"))
+}
+
 pub async fn connect(url: &str) -> Client {
     let (client, conn) = tokio_postgres::connect(url, NoTls).await.expect("connect");
     tokio::spawn(async move {
@@ -120,6 +139,41 @@ impl TestDb {
             .spawn()
             .expect("start summa run");
         Sidecar { child, log }
+    }
+
+    /// The state of `view`'s newest version.
+    pub async fn state_of(&self, view: &str) -> String {
+        self.client()
+            .await
+            .query_one(
+                "SELECT state FROM summa.versions WHERE view_name = $1 ORDER BY version DESC LIMIT 1",
+                &[&view],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Wait (up to 20 s) for `view`'s newest version to reach `state`; returns its error text.
+    pub async fn wait_state(&self, view: &str, state: &str) -> String {
+        let client = self.client().await;
+        let mut seen = String::new();
+        for _ in 0..400 {
+            let row = client
+                .query_one(
+                    "SELECT state, coalesce(error, '') FROM summa.versions WHERE view_name = $1 \
+                     ORDER BY version DESC LIMIT 1",
+                    &[&view],
+                )
+                .await
+                .unwrap();
+            seen = row.get(0);
+            if seen == state {
+                return row.get(1);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{view} did not become {state} (is {seen})");
     }
 
     /// Wait until every summa slot has confirmed the current WAL position (all applied).
@@ -229,9 +283,16 @@ impl Sidecar {
         panic!("sidecar did not stop on SIGTERM; log:\n{}", self.log_text());
     }
 
-    /// The process has exited (a crash point fired).
-    pub fn has_exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
+    /// The process exits by itself within `patience` (a crash point fired, a startup error).
+    pub async fn exits_within(&mut self, patience: Duration) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < patience {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
     }
 
     /// kill -9: the crash path.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::TestDb;
+use crate::harness::{start_cluster, TestDb};
 use crate::items;
 
 fn free_port() -> u16 {
@@ -114,13 +114,10 @@ async fn a_busy_metrics_address_is_a_clear_startup_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let mut sidecar = db.sidecar_with_config(&format!("metrics_address = \"127.0.0.1:{port}\"\n"));
-    for _ in 0..100 {
-        if sidecar.has_exited() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(sidecar.has_exited(), "the sidecar should refuse to start");
+    assert!(
+        sidecar.exits_within(Duration::from_secs(10)).await,
+        "the sidecar should refuse to start"
+    );
     let log = sidecar.log_text();
     assert!(
         log.contains("metrics_address") && log.contains("cannot listen"),
@@ -235,12 +232,11 @@ async fn wrong_credentials_are_refused_clearly_and_passwords_never_printed() {
     )
     .unwrap();
     let hba_setting = format!("'{}'", hba.display());
-    let pg = tokio::task::spawn_blocking(move || {
-        summa_localpg::LocalPostgres::start_with(&[("hba_file", hba_setting.as_str())])
-    })
-    .await
-    .unwrap()
-    .expect("start a cluster with password authentication");
+    let pg = start_cluster(
+        &[("hba_file", hba_setting.as_str())],
+        "password authentication",
+    )
+    .await;
     let (db, admin, mut rng) = items::database(Some(&pg), "creds", 50).await;
     admin
         .batch_execute("CREATE ROLE app LOGIN SUPERUSER PASSWORD 'right-Pw-1'")
@@ -267,14 +263,8 @@ async fn wrong_credentials_are_refused_clearly_and_passwords_never_printed() {
         "{err}"
     );
     let mut sidecar = db.sidecar_with("", &[("DATABASE_URL", &wrong)]);
-    for _ in 0..100 {
-        if sidecar.has_exited() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     assert!(
-        sidecar.has_exited(),
+        sidecar.exits_within(Duration::from_secs(10)).await,
         "summa run should stop on wrong credentials"
     );
     let log = sidecar.log_text();

@@ -2,7 +2,7 @@
 //! statement that fixes it, and nothing is left behind. Plus read-your-writes through
 //! `summa.wait_fresh`.
 
-use summa_localpg::LocalPostgres;
+use crate::harness::start_cluster;
 
 use crate::harness::{seed, Rng, TestDb};
 use crate::items;
@@ -20,10 +20,7 @@ fn as_role(db: &TestDb, role: &str) -> TestDb {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_without_logical_wal_is_refused_with_the_fix() {
-    let pg = tokio::task::spawn_blocking(|| LocalPostgres::start_with(&[("wal_level", "replica")]))
-        .await
-        .unwrap()
-        .expect("start a cluster with wal_level = replica");
+    let pg = start_cluster(&[("wal_level", "replica")], "wal_level = replica").await;
     let db = TestDb::on(&pg, "wal_level").await;
     db.client()
         .await
@@ -83,12 +80,7 @@ async fn a_role_without_replication_or_select_is_refused_with_the_grant() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exhausted_replication_slots_are_reported_before_anything_is_created() {
-    let pg = tokio::task::spawn_blocking(|| {
-        LocalPostgres::start_with(&[("max_replication_slots", "1")])
-    })
-    .await
-    .unwrap()
-    .expect("start a cluster with one replication slot");
+    let pg = start_cluster(&[("max_replication_slots", "1")], "one replication slot").await;
     let db = TestDb::on(&pg, "slots").await;
     db.client()
         .await
