@@ -162,7 +162,7 @@ pub async fn create_views(
     let slot = match allocate_slot_name(client).await {
         Ok(slot) => slot,
         Err(err) => {
-            cleanup(client, &pending, opts, None).await;
+            cleanup(client, &pending, None).await;
             return Err(err);
         }
     };
@@ -174,13 +174,13 @@ pub async fn create_views(
     let feed = match feed {
         Ok(feed) => feed,
         Err(err) => {
-            cleanup(client, &pending, opts, None).await;
+            cleanup(client, &pending, None).await;
             return Err(err);
         }
     };
     let result = backfill_all(conn, client, &pending, opts, &slot, &feed).await;
     if result.is_err() {
-        cleanup(client, &pending, opts, Some(&slot)).await;
+        cleanup(client, &pending, Some(&slot)).await;
     }
     for p in &pending {
         crate::reap::unlock_build(&*client, &p.spec.name, p.version).await;
@@ -705,31 +705,12 @@ async fn backfill_one(
 
 /// Best-effort removal of what a failed create left: tables, catalog rows, its slot and
 /// publication (named `slot`).
-async fn cleanup(client: &Client, pending: &[Pending], opts: &CreateOptions, slot: Option<&str>) {
-    // A sidecar that loaded the versions (joining the shared stream) lets go of them.
-    let _ = client
-        .execute(
-            "UPDATE summa.streams SET generation = generation + 1 WHERE shared",
-            &[],
-        )
-        .await;
+async fn cleanup(client: &mut Client, pending: &[Pending], slot: Option<&str>) {
+    // Removed as `gc` removes an abandoned build; a sidecar that loaded them lets go.
     for p in pending {
-        let target = Target::new(&opts.schema, &p.table_name);
-        for stmt in sqlgen::drop_objects(&p.plan, &target) {
-            let _ = client.batch_execute(&stmt).await;
+        if let Err(err) = crate::reap::remove_build(client, &p.spec.name, p.version).await {
+            tracing::warn!(view = %p.spec.name, version = p.version, error = %err, "cleaning up the failed create; `summa gc` retries");
         }
-        let _ = client
-            .execute(
-                "DELETE FROM summa.versions WHERE view_name = $1 AND version = $2",
-                &[&p.spec.name, &p.version],
-            )
-            .await;
-        let _ = client
-            .execute(
-                "DELETE FROM summa.views v WHERE name = $1 AND NOT EXISTS (SELECT 1 FROM summa.versions WHERE view_name = v.name)",
-                &[&p.spec.name],
-            )
-            .await;
     }
     let Some(slot) = slot else { return };
     // The snapshot-exporting session may still be closing: wait for the slot to go inactive.

@@ -81,10 +81,14 @@ pub async fn reap_abandoned(client: &mut Client) -> Result<Vec<String>, CatalogE
     Ok(reaped)
 }
 
-/// Remove an abandoned version the way `summa drop --version` does, in one transaction (a
+/// Remove an abandoned (or failed) version the way `summa drop --version` does, in one transaction (a
 /// sidecar loading versions meanwhile sees all of it or none), with its progress row and, when
 /// it was the view's only version, the view.
-async fn remove_build(client: &mut Client, view: &str, version: i32) -> Result<(), CatalogError> {
+pub(crate) async fn remove_build(
+    client: &mut Client,
+    view: &str,
+    version: i32,
+) -> Result<(), CatalogError> {
     let tx = client
         .transaction()
         .await
