@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use summa_plan::ident::{qualified, quote_ident};
+use summa_plan::ident::qualified;
 use summa_plan::sqlgen::{self, Target};
 use summa_plan::MaintenancePlan;
 use tokio_postgres::{Client, Transaction};
@@ -353,15 +353,7 @@ pub async fn drop_unused_streams(client: &mut Client) -> Result<Vec<String>, Cat
         tx.execute("DELETE FROM summa.streams WHERE slot_name = $1", &[&slot])
             .await
             .ctx(|| format!("dropping stream {slot}"))?;
-        // A publication named after its slot is summa's own; a DBA's one is left alone.
-        if publication == slot {
-            tx.batch_execute(&format!(
-                "DROP PUBLICATION IF EXISTS {}",
-                quote_ident(&publication)
-            ))
-            .await
-            .ctx(|| format!("dropping publication {publication}"))?;
-        }
+        crate::records::drop_own_publication(&tx, &slot, &publication).await?;
         let held = tx
             .execute(
                 "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",

@@ -175,14 +175,8 @@ pub async fn mark_stream_lost(
         .await
         .ctx(|| format!("removing stream {slot}"))?
         .map(|r| r.get(0));
-    // A publication named after its slot is summa's own; a DBA's one is left alone.
-    if let Some(publication) = publication.filter(|p| p == slot) {
-        tx.batch_execute(&format!(
-            "DROP PUBLICATION IF EXISTS {}",
-            summa_plan::ident::quote_ident(&publication)
-        ))
-        .await
-        .ctx(|| format!("dropping publication {publication}"))?;
+    if let Some(publication) = publication {
+        drop_own_publication(&tx, slot, &publication).await?;
     }
     tx.commit()
         .await
@@ -192,6 +186,25 @@ pub async fn mark_stream_lost(
         .filter(|r| r.get::<_, String>(1) == "stale")
         .map(|r| r.get(0))
         .collect())
+}
+
+/// Drop the stream's publication if it is summa's own (named after its slot); a DBA's one
+/// (`publication` in summa.toml) is left alone.
+pub(crate) async fn drop_own_publication(
+    client: &impl GenericClient,
+    slot: &str,
+    publication: &str,
+) -> Result<(), CatalogError> {
+    if publication != slot {
+        return Ok(());
+    }
+    client
+        .batch_execute(&format!(
+            "DROP PUBLICATION IF EXISTS {}",
+            summa_plan::ident::quote_ident(publication)
+        ))
+        .await
+        .ctx(|| format!("dropping publication {publication}"))
 }
 
 /// `catching_up` versions of `slot` become `live` (the stream has reached the WAL's end);
