@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use summa_plan::ident::quote_ident;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 /// The reference views, over `orders` in the workload's schema.
@@ -113,9 +114,23 @@ pub async fn write(
     let mut done: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
         client.batch_execute("BEGIN").await?;
-        let mut n = client.execute(&insert, &[&per_txn]).await?;
-        n += client.execute(&update, &[&per_txn]).await?;
-        n += client.execute(&delete, &[&(per_txn / 2).max(1)]).await?;
+        let written = async {
+            let mut n = client.execute(&insert, &[&per_txn]).await?;
+            n += client.execute(&update, &[&per_txn]).await?;
+            n += client.execute(&delete, &[&(per_txn / 2).max(1)]).await?;
+            Ok::<u64, tokio_postgres::Error>(n)
+        }
+        .await;
+        let n = match written {
+            Ok(n) => n,
+            // Writers touch random rows in random order, so two can deadlock; Postgres cancels
+            // one, which is rolled back and skipped (its changes never happened).
+            Err(err) if err.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) => {
+                client.batch_execute("ROLLBACK").await?;
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
         client.batch_execute("COMMIT").await?;
         done += n;
         changes.fetch_add(n, Ordering::Relaxed);
