@@ -15,11 +15,13 @@
 
 mod batch;
 mod config;
+mod error;
 mod metrics;
 mod runner;
 mod session;
 mod version;
 
 pub use config::{ApplyConfig, TruncatePolicy};
+pub use error::{RunError, VersionError};
 pub use metrics::Metrics;
-pub use runner::{run, wait_applied, RunError};
+pub use runner::{run, wait_applied};

@@ -4,62 +4,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use summa_catalog::CatalogError;
-use summa_stream::{pgoutput::DecodeError, ConnError, ConnInfo, PgWireError};
+use summa_stream::ConnInfo;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{ApplyConfig, GC_INTERVAL};
+use crate::error::{RunError, VersionError};
 use crate::metrics::Metrics;
 use crate::session::{backoff, Session, SessionEnd};
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error(transparent)]
-    Connect(#[from] ConnError),
-    #[error("target database: {}", summa_catalog::db_message(.0))]
-    Db(tokio_postgres::Error),
-    #[error(transparent)]
-    Catalog(#[from] CatalogError),
-    #[error("replication: {0}")]
-    Replication(#[from] PgWireError),
-    #[error(transparent)]
-    Decode(#[from] DecodeError),
-    #[error("the replication stream ended")]
-    StreamEnded,
-    #[error("version broken: {0}")]
-    VersionBroken(String),
-    /// A statement of one version failed in a way that may pass (timeout, lock, deadlock); the
-    /// batch is replayed, and after `max_attempts` the version is marked broken.
-    #[error("{view} v{version}: {message}")]
-    BatchFailed {
-        view: String,
-        version: i32,
-        message: String,
-    },
-    /// The stream's versions changed under an open batch; it is applied again after reload.
-    #[error("the stream's versions changed; reloading")]
-    VersionsChanged,
-}
-
-impl From<tokio_postgres::Error> for RunError {
-    fn from(err: tokio_postgres::Error) -> Self {
-        RunError::Db(err)
-    }
-}
-
-impl RunError {
-    /// Errors that retrying cannot fix: the slot is gone, or credentials are wrong.
-    pub fn is_definite(&self) -> bool {
-        match self {
-            RunError::Replication(PgWireError::Auth(_)) => true,
-            RunError::Replication(PgWireError::Server(msg)) => {
-                msg.contains("does not exist") || msg.contains("42704") || msg.contains("28P01")
-            }
-            _ => false,
-        }
-    }
-}
 
 /// Keep every stream in the catalog applied until `shutdown` turns true.
 ///
@@ -238,11 +190,17 @@ async fn stream_task(
                 lose_stream(&conn, &slot, &err).await;
                 return;
             }
-            Err(RunError::BatchFailed {
+            // Definite: the session recorded the version as broken and goes on without it.
+            Err(RunError::Version(failed)) if failed.class.is_definite() => {
+                tracing::info!(slot, error = %failed, "restarting the stream without the broken version");
+                attempt = 0;
+            }
+            Err(RunError::Version(VersionError {
                 view,
                 version,
-                message,
-            }) => {
+                reason: message,
+                ..
+            })) => {
                 let n = failures.entry((view.clone(), version)).or_insert(0);
                 *n += 1;
                 if *n >= cfg.max_attempts {

@@ -1,4 +1,9 @@
-//! One maintained version inside a stream session: turns decoded changes into signed rows.
+//! One maintained version inside a stream session: its phase, its prepared statements, and the
+//! conversion of decoded changes into signed rows of the columns it reads.
+//!
+//! A change that cannot be converted exactly (a value that is not UTF-8, a row whose columns
+//! cannot be picked, an UPDATE or DELETE without the old values) breaks the version with the
+//! reason: a summary is never silently wrong.
 
 use summa_catalog::{VersionRecord, VersionState};
 use summa_plan::ident::quote_ident;
@@ -7,9 +12,28 @@ use summa_stream::pgoutput::{Datum, OldKind, Relation, Tuple};
 
 use crate::batch::SignedRows;
 
+/// Where a version is in its life inside the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Joining the shared stream while `summa create` backfills it: its changes are recorded
+    /// in its pending table; its consistent point is not known yet.
+    Backfilling,
+    /// Backfilled at consistent point `start`: changes are still recorded in the pending
+    /// table, which is drained in arrival order (rows before `start` dropped).
+    Draining { start: u64 },
+    /// The pending table was found empty in the open batch: live once the batch commits.
+    Drained,
+    /// Changes are merged into the summary directly.
+    Live,
+    /// Cannot be maintained any more; recorded with the next batch, then left.
+    Broken(String),
+}
+
 pub struct VersionRuntime {
     pub record: VersionRecord,
+    pub target: Target,
     pub staging: String,
+    pub phase: Phase,
     /// Position of each shipped column in the source relation's tuples (from the last
     /// Relation message), `None` until one arrives.
     positions: Option<Vec<usize>>,
@@ -18,17 +42,10 @@ pub struct VersionRuntime {
     pub rows: SignedRows,
     /// Chunks already shipped into the staging table in the open target transaction.
     pub staged_chunks: usize,
-    /// Set when the version cannot be maintained any more; recorded with the next batch.
-    pub broken: Option<String>,
     /// Applies the version's pinned settings to the open transaction.
     pub sql_settings: String,
-    /// Joining the shared stream: rows go to the pending table (`Some`), drained from the
-    /// consistent point on once it is known (`Some(Some(c))`).
-    pub pending: Option<Option<u64>>,
     /// Commit LSN of the transaction being read (recorded with pending rows).
     lsn: String,
-    /// The pending table was found empty after a drain: the version can go live.
-    pub drained: bool,
     /// The version's statements, prepared on the session's target connection.
     prepared: Option<Prepared>,
 }
@@ -52,25 +69,42 @@ impl VersionRuntime {
     pub fn new(record: VersionRecord, index: usize) -> Self {
         let plan = &record.plan;
         let staging = format!("pg_temp.{}", quote_ident(&format!("summa_staging_{index}")));
-        let pending = record
-            .pending
-            .then(|| (record.state == VersionState::CatchingUp).then_some(record.start_lsn));
-        // A joining version's rows carry their commit LSN as a leading column.
-        let width = plan.shipped.len() + usize::from(pending.is_some());
-        VersionRuntime {
+        let phase = match (record.pending, record.state) {
+            (false, _) => Phase::Live,
+            (true, VersionState::CatchingUp) => Phase::Draining {
+                start: record.start_lsn,
+            },
+            (true, _) => Phase::Backfilling,
+        };
+        let mut v = VersionRuntime {
             sql_settings: plan.settings.set_local_sql(),
+            target: Target::new(&record.table_schema, &record.table_name),
             prepared: None,
-            pending,
+            phase,
             lsn: String::new(),
-            drained: false,
-            rows: SignedRows::new(width),
+            rows: SignedRows::new(0),
             positions: None,
             keys_only: false,
             staged_chunks: 0,
-            broken: None,
             staging,
             record,
-        }
+        };
+        v.rows = SignedRows::new(v.width());
+        v
+    }
+
+    /// Columns per buffered row: a pending row carries its commit LSN first.
+    fn width(&self) -> usize {
+        self.record.plan.source().shipped.len() + usize::from(self.records_pending())
+    }
+
+    /// Changes go to the pending table (the version is joining the stream).
+    pub fn records_pending(&self) -> bool {
+        matches!(self.phase, Phase::Backfilling | Phase::Draining { .. })
+    }
+
+    pub fn is_broken(&self) -> bool {
+        matches!(self.phase, Phase::Broken(_))
     }
 
     /// Prepare the statements once per session (the staging table must exist).
@@ -79,8 +113,8 @@ impl VersionRuntime {
         client: &tokio_postgres::Client,
     ) -> Result<(), tokio_postgres::Error> {
         let plan = &self.record.plan;
-        let target = Target::new(&self.record.table_schema, &self.record.table_name);
-        let recompute = match sqlgen::recompute_extremes(plan, &target) {
+        let target = &self.target;
+        let recompute = match sqlgen::recompute_extremes(plan, target) {
             Some(sql) => Some(client.prepare(&sql).await?),
             None => None,
         };
@@ -88,20 +122,20 @@ impl VersionRuntime {
         for j in 0..plan.value_tables.len() {
             delete_spent.push(
                 client
-                    .prepare(&sqlgen::delete_spent_values(&target, j))
+                    .prepare(&sqlgen::delete_spent_values(target, j))
                     .await?,
             );
         }
-        let (insert_pending, drain_pending) = if self.pending.is_some() {
+        let (insert_pending, drain_pending) = if self.records_pending() {
             (
                 Some(
                     client
-                        .prepare(&sqlgen::insert_pending(plan, &target))
+                        .prepare(&sqlgen::insert_pending(plan, target))
                         .await?,
                 ),
                 Some(
                     client
-                        .prepare(&sqlgen::drain_pending(plan, &target, &self.staging))
+                        .prepare(&sqlgen::drain_pending(plan, target, &self.staging))
                         .await?,
                 ),
             )
@@ -109,18 +143,14 @@ impl VersionRuntime {
             (None, None)
         };
         self.prepared = Some(Prepared {
-            merge_rows: client
-                .prepare(&sqlgen::merge_changes(plan, &target))
-                .await?,
+            merge_rows: client.prepare(&sqlgen::merge_changes(plan, target)).await?,
             stage_rows: client
                 .prepare(&sqlgen::stage_rows(plan, &self.staging))
                 .await?,
             merge_staged: client
-                .prepare(&sqlgen::merge_staged(plan, &target, &self.staging))
+                .prepare(&sqlgen::merge_staged(plan, target, &self.staging))
                 .await?,
-            delete_empty: client
-                .prepare(&sqlgen::delete_empty_groups(&target))
-                .await?,
+            delete_empty: client.prepare(&sqlgen::delete_empty_groups(target)).await?,
             recompute,
             delete_spent,
             insert_pending,
@@ -135,8 +165,9 @@ impl VersionRuntime {
             .expect("statements are prepared when the session starts")
     }
 
-    pub fn source_oid(&self) -> u32 {
-        self.record.plan.source_oid
+    /// Whether changes of the relation with `oid` feed this version.
+    pub fn reads(&self, oid: u32) -> bool {
+        self.record.plan.input_of(oid).is_some()
     }
 
     pub fn has_work(&self) -> bool {
@@ -145,26 +176,31 @@ impl VersionRuntime {
 
     /// A joining version whose consistent point is known and whose pending table may hold rows.
     pub fn must_drain(&self) -> bool {
-        matches!(self.pending, Some(Some(_))) && !self.drained
+        matches!(self.phase, Phase::Draining { .. })
     }
 
     /// The pending table is drained (and dropped): apply changes directly from now on.
-    pub fn go_direct(&mut self) {
+    pub fn go_live(&mut self) {
         tracing::info!(view = %self.record.view, version = self.record.version, "pending changes drained: live");
-        self.pending = None;
-        self.drained = false;
-        self.rows = SignedRows::new(self.record.plan.shipped.len());
+        self.phase = Phase::Live;
+        self.rows = SignedRows::new(self.width());
+    }
+
+    /// Drop what is buffered for the open batch (it is abandoned or moot).
+    pub fn discard_buffered(&mut self) {
+        self.rows.take();
+        self.staged_chunks = 0;
     }
 
     /// The commit LSN of the transaction whose changes follow.
     pub fn set_commit_lsn(&mut self, lsn: &str) {
-        if self.pending.is_some() {
+        if self.records_pending() {
             self.lsn = lsn.to_string();
         }
     }
 
     fn push(&mut self, sign: i16, values: Vec<Option<String>>) {
-        if self.pending.is_some() {
+        if self.records_pending() {
             let mut with_lsn = Vec::with_capacity(values.len() + 1);
             with_lsn.push(Some(self.lsn.clone()));
             with_lsn.extend(values);
@@ -190,6 +226,7 @@ impl VersionRuntime {
         let positions: Vec<usize> = self
             .record
             .plan
+            .source()
             .shipped
             .iter()
             .filter_map(|col| rel.columns.iter().position(|c| c.name == col.name))
@@ -201,7 +238,7 @@ impl VersionRuntime {
     /// Why the source `table` with `columns` (name, type OID) can no longer feed this version:
     /// a shipped column was dropped, renamed or changed type. Added columns are fine.
     pub fn schema_mismatch(&self, table: &str, columns: &[(&str, u32)]) -> Option<String> {
-        self.record.plan.shipped.iter().find_map(|col| {
+        self.record.plan.source().shipped.iter().find_map(|col| {
             match columns.iter().find(|(name, _)| *name == col.name) {
                 Some((_, oid)) if *oid == col.type_oid => None,
                 Some(_) => Some(format!(
@@ -217,27 +254,64 @@ impl VersionRuntime {
     }
 
     pub fn break_with(&mut self, reason: String) {
-        if self.broken.is_none() {
+        if !self.is_broken() {
             tracing::error!(view = %self.record.view, version = self.record.version, reason = %reason, "version broken");
-            self.broken = Some(reason);
+            self.phase = Phase::Broken(reason);
         }
     }
 
-    fn pick(&self, tuple: &Tuple, fallback: Option<&Tuple>) -> Option<Vec<Option<String>>> {
-        let positions = self.positions.as_ref()?;
+    /// The shipped columns' values of `tuple` (an unchanged TOAST value taken from
+    /// `fallback`), or why they cannot be read.
+    fn pick(&self, tuple: &Tuple, fallback: Option<&Tuple>) -> Result<Vec<Option<String>>, String> {
+        let Some(positions) = self.positions.as_ref() else {
+            return Err("a change arrived before the table's Relation message".into());
+        };
+        let shipped = &self.record.plan.source().shipped;
         positions
             .iter()
-            .map(|&i| match tuple.get(i)? {
-                Datum::Null => Some(None),
-                Datum::Text(_) => Some(tuple[i].as_str().map(str::to_string)),
-                // Unchanged TOAST: the value is the old tuple's, never NULL.
-                Datum::UnchangedToast => match fallback.and_then(|f| f.get(i)) {
-                    Some(d @ Datum::Text(_)) => Some(d.as_str().map(str::to_string)),
-                    Some(Datum::Null) => Some(None),
-                    _ => None,
-                },
+            .zip(shipped)
+            .map(|(&i, col)| {
+                let datum = match tuple.get(i) {
+                    None => return Err(format!("the row has no column {}", col.name)),
+                    // Unchanged TOAST: the value is the old tuple's, never NULL.
+                    Some(Datum::UnchangedToast) => match fallback.and_then(|f| f.get(i)) {
+                        Some(d @ (Datum::Text(_) | Datum::Null)) => d,
+                        _ => return Err(format!(
+                            "an unchanged TOAST value of column {} arrived without its old value",
+                            col.name
+                        )),
+                    },
+                    Some(d) => d,
+                };
+                match datum {
+                    Datum::Text(_) => {
+                        datum.as_str().map(|s| Some(s.to_string())).ok_or_else(|| {
+                            format!("a value of column {} is not valid UTF-8", col.name)
+                        })
+                    }
+                    _ => Ok(None),
+                }
             })
             .collect()
+    }
+
+    /// Values of a change's row, or the version breaks with why they cannot be read.
+    fn values_of(
+        &mut self,
+        tuple: &Tuple,
+        fallback: Option<&Tuple>,
+        what: &str,
+    ) -> Option<Vec<Option<String>>> {
+        match self.pick(tuple, fallback) {
+            Ok(values) => Some(values),
+            Err(why) => {
+                let table = self.record.plan.source_qualified();
+                self.break_with(format!(
+                    "an {what} of {table} cannot be applied: {why}; rebuild the view"
+                ));
+                None
+            }
+        }
     }
 
     fn old_values(
@@ -246,28 +320,29 @@ impl VersionRuntime {
         new: Option<&Tuple>,
         what: &str,
     ) -> Option<Vec<Option<String>>> {
-        let values = match old {
-            Some((OldKind::Full, t)) => self.pick(t, None),
+        match old {
+            Some((OldKind::Full, t)) => self.values_of(t, None, what),
             // A key-only old tuple has NULL placeholders for the other columns: usable only if
             // every shipped column is a key column (which `summa create` checked); otherwise the
             // table's REPLICA IDENTITY changed since.
-            Some((OldKind::Key, t)) if self.keys_only => self.pick(t, None),
+            Some((OldKind::Key, t)) if self.keys_only => self.values_of(t, None, what),
             // No old tuple: the key did not change, so key columns kept their values.
-            None if self.keys_only => new.and_then(|n| self.pick(n, None)),
-            _ => None,
-        };
-        if values.is_none() {
-            self.break_with(format!(
-                "an {what} of {} arrived without the old values of the columns the view reads \
-                 (REPLICA IDENTITY changed?); run ALTER TABLE … REPLICA IDENTITY FULL and rebuild",
-                self.record.plan.source_qualified()
-            ));
+            None if self.keys_only && new.is_some() => {
+                self.values_of(new.expect("checked"), None, what)
+            }
+            _ => {
+                self.break_with(format!(
+                    "an {what} of {} arrived without the old values of the columns the view reads \
+                     (REPLICA IDENTITY changed?); run ALTER TABLE … REPLICA IDENTITY FULL and rebuild",
+                    self.record.plan.source_qualified()
+                ));
+                None
+            }
         }
-        values
     }
 
     pub fn insert(&mut self, new: &Tuple) {
-        if let Some(values) = self.pick(new, None) {
+        if let Some(values) = self.values_of(new, None, "INSERT") {
             self.push(1, values);
         }
     }
@@ -276,10 +351,7 @@ impl VersionRuntime {
         let Some(before) = self.old_values(old, Some(new), "UPDATE") else {
             return;
         };
-        let Some(after) = self.pick(new, old.map(|(_, t)| t)) else {
-            self.break_with(
-                "an UPDATE carried an unchanged TOAST value without its old value".into(),
-            );
+        let Some(after) = self.values_of(new, old.map(|(_, t)| t), "UPDATE") else {
             return;
         };
         if before != after {
@@ -292,5 +364,119 @@ impl VersionRuntime {
         if let Some(before) = self.old_values(Some(old), None, "DELETE") {
             self.push(-1, before);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use summa_stream::pgoutput::RelColumn;
+
+    /// V1 as an earlier summa stored it (reads `customer_id` int4 and `amount` numeric).
+    fn v1() -> VersionRuntime {
+        let plan = summa_plan::MaintenancePlan::from_json(
+            serde_json::from_str(include_str!(
+                "../../../tests/fixtures/plans/format2_v1.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        VersionRuntime::new(
+            VersionRecord {
+                view: "v1".into(),
+                version: 1,
+                state: VersionState::Live,
+                table_schema: "public".into(),
+                table_name: "v1__v1".into(),
+                plan,
+                start_lsn: 0,
+                pending: false,
+            },
+            0,
+        )
+    }
+
+    fn relation() -> Relation {
+        let col = |name: &str, type_oid| RelColumn {
+            is_key: false,
+            name: name.into(),
+            type_oid,
+            typmod: -1,
+        };
+        Relation {
+            oid: 1,
+            schema: "public".into(),
+            name: "orders".into(),
+            replica_identity: b'f',
+            columns: vec![col("id", 20), col("customer_id", 23), col("amount", 1700)],
+        }
+    }
+
+    fn text(s: &[u8]) -> Datum {
+        Datum::Text(bytes::Bytes::copy_from_slice(s))
+    }
+
+    fn reason(v: &VersionRuntime) -> &str {
+        match &v.phase {
+            Phase::Broken(reason) => reason,
+            other => panic!("not broken: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_value_that_is_not_utf8_breaks_the_version_instead_of_becoming_null() {
+        let mut v = v1();
+        v.on_relation(&relation());
+        v.insert(&vec![text(b"1"), text(b"7"), text(b"12.50")]);
+        assert_eq!(v.rows.len(), 1);
+        v.insert(&vec![text(b"2"), text(b"7"), text(b"\xff\xfe")]);
+        assert!(
+            reason(&v).contains("amount is not valid UTF-8"),
+            "{}",
+            reason(&v)
+        );
+        assert_eq!(v.rows.len(), 1, "the bad row is not applied");
+    }
+
+    #[test]
+    fn an_insert_whose_columns_cannot_be_picked_breaks_the_version() {
+        // Before any Relation message.
+        let mut v = v1();
+        v.insert(&vec![text(b"1"), text(b"7"), text(b"1")]);
+        assert!(
+            reason(&v).contains("before the table's Relation message"),
+            "{}",
+            reason(&v)
+        );
+        // A row shorter than its relation.
+        let mut v = v1();
+        v.on_relation(&relation());
+        v.insert(&vec![text(b"1"), text(b"7")]);
+        assert!(
+            reason(&v).contains("has no column amount"),
+            "{}",
+            reason(&v)
+        );
+        // An unchanged TOAST value in an INSERT has no old value to take.
+        let mut v = v1();
+        v.on_relation(&relation());
+        v.insert(&vec![text(b"1"), text(b"7"), Datum::UnchangedToast]);
+        assert!(reason(&v).contains("unchanged TOAST"), "{}", reason(&v));
+    }
+
+    #[test]
+    fn updates_take_unchanged_toast_values_from_the_old_row() {
+        let mut v = v1();
+        v.on_relation(&relation());
+        let old = vec![text(b"1"), text(b"7"), text(b"1.00")];
+        v.update(
+            Some(&(OldKind::Full, old)),
+            &vec![text(b"1"), text(b"8"), Datum::UnchangedToast],
+        );
+        assert_eq!(v.rows.signs, vec![-1, 1]);
+        assert_eq!(
+            v.rows.columns[1],
+            vec![Some("1.00".into()), Some("1.00".into())]
+        );
     }
 }

@@ -209,7 +209,12 @@ async fn ensure_old_values(
     source: &SourceTable,
     set_full: bool,
 ) -> Result<(), CatalogError> {
-    let needed: Vec<String> = plan.shipped.iter().map(|c| c.name.clone()).collect();
+    let needed: Vec<String> = plan
+        .source()
+        .shipped
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
     let missing = source.columns_without_old_values(&needed);
     if missing.is_empty() {
         return Ok(());
@@ -367,7 +372,11 @@ async fn join_shared(
             .query_one(
                 "SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = $1 \
                  AND schemaname = $2 AND tablename = $3)",
-                &[&publication, &p.plan.source_schema, &p.plan.source_table],
+                &[
+                    &publication,
+                    &p.plan.source().schema,
+                    &p.plan.source().table,
+                ],
             )
             .await
             .ctx(|| format!("reading publication {publication}"))?

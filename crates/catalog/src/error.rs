@@ -34,7 +34,7 @@ pub enum CatalogError {
     StoredPlan {
         view: String,
         version: i32,
-        error: serde_json::Error,
+        error: summa_plan::StoredPlanError,
     },
 }
 

@@ -259,3 +259,72 @@ pub async fn bump_generation(
         .ctx(|| format!("recording a change of stream {} for running sidecars", slot.unwrap_or("-")))?
         .map(|r| r.get(0)))
 }
+
+/// A session of `slot` has loaded the versions of `generation`: versions waiting to join
+/// may take their snapshot (`create_views`).
+pub async fn record_loaded_generation(
+    client: &impl GenericClient,
+    slot: &str,
+    generation: i64,
+) -> Result<(), CatalogError> {
+    client
+        .execute(
+            "UPDATE summa.streams SET loaded_generation = $2 WHERE slot_name = $1",
+            &[&slot, &generation],
+        )
+        .await
+        .ctx(|| format!("recording the versions stream {slot} loaded"))?;
+    Ok(())
+}
+
+/// The idle stream `slot` has nothing left to apply: stamp `applied_at` (at most every 10 s,
+/// and only while the server's WAL moves past the slot, so an idle database stays idle).
+pub async fn stamp_idle(client: &impl GenericClient, slot: &str) -> Result<(), CatalogError> {
+    client
+        .execute(
+            "UPDATE summa.streams s SET applied_at = now() WHERE s.slot_name = $1 \
+             AND s.applied_at < now() - interval '10 seconds' AND EXISTS ( \
+               SELECT 1 FROM pg_replication_slots r WHERE r.slot_name = s.slot_name \
+               AND r.confirmed_flush_lsn < pg_current_wal_lsn())",
+            &[&slot],
+        )
+        .await
+        .ctx(|| format!("stamping stream {slot} as caught up"))?;
+    Ok(())
+}
+
+/// The generation of `slot`'s version set (see [`bump_generation`]).
+pub async fn stream_generation(
+    client: &impl GenericClient,
+    slot: &str,
+) -> Result<i64, CatalogError> {
+    Ok(client
+        .query_one(
+            "SELECT generation FROM summa.streams WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await
+        .ctx(|| format!("reading the generation of stream {slot}"))?
+        .get(0))
+}
+
+/// Record, inside the batch's transaction, that `slot` applied everything up to `lsn` (text),
+/// whose source commit time is `commit_time_micros` (µs since 2000-01-01); returns the
+/// stream's generation, so the caller can tell whether its version set is still current.
+pub async fn record_applied(
+    client: &impl GenericClient,
+    slot: &str,
+    lsn: &str,
+    commit_time_micros: i64,
+) -> Result<i64, CatalogError> {
+    Ok(client
+        .query_one(
+            "UPDATE summa.streams SET applied_lsn = $2::text::pg_lsn, \
+             applied_commit_time = '2000-01-01 00:00:00+00'::timestamptz + make_interval(secs => $3::float8 / 1e6), \
+             applied_at = now() WHERE slot_name = $1 RETURNING generation",
+            &[&slot, &lsn, &(commit_time_micros as f64)],
+        )
+        .await
+        .ctx(|| format!("recording stream {slot} applied to {lsn}"))?
+        .get(0))
+}

@@ -39,6 +39,7 @@ fn orders() -> SourceTable {
             col("created_at", "timestamp with time zone"),
         ],
         replica_identity: ReplicaIdentity::Full,
+        primary_key: vec!["id".into()],
     }
 }
 

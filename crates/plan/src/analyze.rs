@@ -1,8 +1,9 @@
 //! Semantic analysis against the source table's columns: row filter, group keys, aggregates.
 //!
 //! Every column reference is checked against the source table and rewritten to its canonical
-//! quoted name without qualifier, so the same expression text evaluates over the source table
-//! (backfill, verify) and over shipped change rows (deltas).
+//! form `"input"."column"`, qualified with the name the FROM clause gives its input (the alias,
+//! else the table name), so the same expression text evaluates over the source table
+//! (backfill) and over shipped change rows (deltas), each given that name as its FROM alias.
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -145,18 +146,23 @@ fn gate_function(f: &Function, place: &str, allow_aggregates: bool) -> Result<()
 
 pub(crate) struct Canon<'a> {
     source: &'a SourceTable,
+    /// The input's name in the FROM clause: what canonical references are qualified with.
+    input: String,
     qualifiers: Vec<String>,
     read: BTreeSet<String>,
     functions: Vec<(String, Span)>,
 }
 
 impl Canon<'_> {
-    pub(crate) fn column(&mut self, ident: &Ident) -> Result<Ident, PlanError> {
+    pub(crate) fn column(&mut self, ident: &Ident) -> Result<Expr, PlanError> {
         let name = fold(ident);
         match self.source.column(&name) {
             Some(col) => {
                 self.read.insert(col.name.clone());
-                Ok(Ident::with_quote('"', col.name.clone()))
+                Ok(Expr::CompoundIdentifier(vec![
+                    Ident::with_quote('"', self.input.clone()),
+                    Ident::with_quote('"', col.name.clone()),
+                ]))
             }
             None => Err(PlanError::invalid(
                 format!(
@@ -168,7 +174,7 @@ impl Canon<'_> {
         }
     }
 
-    /// Canonical SQL text of `expr`: column references checked and written `"col"`.
+    /// Canonical SQL text of `expr`: column references checked and written `"input"."col"`.
     pub(crate) fn render(&mut self, expr: &Expr) -> Result<String, PlanError> {
         let mut expr = expr.clone();
         let flow = visit_expressions_mut(&mut expr, |e| {
@@ -182,8 +188,8 @@ impl Canon<'_> {
                 _ => None,
             };
             match replaced {
-                Some(Ok(ident)) => {
-                    *e = Expr::Identifier(ident);
+                Some(Ok(column)) => {
+                    *e = column;
                     ControlFlow::Continue(())
                 }
                 Some(Err(err)) => ControlFlow::Break(err),
@@ -196,7 +202,7 @@ impl Canon<'_> {
         Ok(expr.to_string())
     }
 
-    fn compound(&mut self, parts: &[Ident]) -> Result<Ident, PlanError> {
+    fn compound(&mut self, parts: &[Ident]) -> Result<Expr, PlanError> {
         let (qualifier, column) = match parts {
             [q, c] => (vec![fold(q)], c),
             [s, t, c] => (vec![fold(s), fold(t)], c),
@@ -291,14 +297,12 @@ pub fn analyze(view: &ParsedView, source: &SourceTable) -> Result<Analysis, Plan
         ));
     }
 
-    let mut qualifiers = vec![source.name.clone()];
-    if let Some(alias) = &view.alias {
-        // With an alias, Postgres hides the table's own name.
-        qualifiers = vec![alias.clone()];
-    }
+    // With an alias, Postgres hides the table's own name.
+    let input = view.input_name();
     let mut canon = Canon {
         source,
-        qualifiers,
+        input: input.clone(),
+        qualifiers: vec![input],
         read: BTreeSet::new(),
         functions: Vec::new(),
     };

@@ -28,6 +28,13 @@ pub struct ParsedView {
     pub notices: Vec<String>,
 }
 
+impl ParsedView {
+    /// The name the FROM clause gives the table: its alias, else its own name.
+    pub fn input_name(&self) -> String {
+        self.alias.clone().unwrap_or_else(|| self.table.clone())
+    }
+}
+
 /// Postgres folds unquoted identifiers to lower case.
 pub(crate) fn fold(ident: &sqlparser::ast::Ident) -> String {
     if ident.quote_style.is_some() {

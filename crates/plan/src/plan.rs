@@ -1,34 +1,80 @@
 //! The maintenance plan: everything the other stages need, stored with the version.
+//!
+//! A plan has three stages, in data-flow order:
+//! 1. **inputs**: the relations of the FROM clause, each with the columns shipped per change
+//!    and its role in the FROM clause;
+//! 2. **view rows**: the FROM/WHERE output as signed rows (the row filter, and per row the
+//!    group keys and every aggregate argument), rendered by `sqlgen::view_rows`;
+//! 3. **aggregate merge**: the state columns each aggregate keeps and how they finalize
+//!    (`crate::algebra`), merged into the summary by `sqlgen::merge`.
+//!
+//! Stored plans are read by [`crate::stored`]: a version keeps the format it was created
+//! with, and SQL generation dispatches on [`MaintenancePlan::format`].
 
 use serde::{Deserialize, Serialize};
 
 use crate::settings::PinnedSettings;
 
-/// Bumped whenever the meaning of a stored plan changes, so a fix never silently changes an
-/// existing summary version: versions keep the format they were created with.
-/// Format 2 added value tables (min/max, DISTINCT) and HAVING; format-1 plans read as format 2
-/// plans without them.
-pub const PLAN_FORMAT: u32 = 2;
+/// The format plans are created with. Bumped whenever the meaning of a stored plan changes,
+/// so a fix never silently changes an existing summary version.
+/// - 2: one source table (`source_*`, `shipped` at the top level), value tables, HAVING;
+///   expressions over unqualified column names, internal column names fixed.
+/// - 3: a list of inputs; expressions qualify every column with its input's name; internal
+///   column names of change rows chosen apart from the input's own columns.
+pub const PLAN_FORMAT: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ShippedColumn {
     pub name: String,
     pub type_sql: String,
     pub type_oid: u32,
 }
 
+/// What an input is to the FROM clause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InputRole {
+    /// The only relation in FROM: every row of it is a row of the view.
+    Scan,
+}
+
+/// One relation the view reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    /// The name the FROM clause gives it (its alias, else the table name): expressions
+    /// qualify its columns with it, and generated SQL uses it as the FROM item's alias.
+    pub name: String,
+    pub oid: u32,
+    pub schema: String,
+    pub table: String,
+    pub role: InputRole,
+    /// Columns the view reads: the only ones shipped per change, in table order.
+    pub shipped: Vec<ShippedColumn>,
+    /// Columns that identify a row (primary key), empty when the table has none.
+    pub key_columns: Vec<String>,
+}
+
+impl Input {
+    pub fn qualified(&self) -> String {
+        crate::ident::qualified(&self.schema, &self.table)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KeyColumn {
     /// Column in the summary table.
     pub column: String,
-    /// Canonical SQL over the source row.
+    /// Canonical SQL over the view row.
     pub expr: String,
     pub type_sql: String,
 }
 
+/// Which aggregate state a column keeps; its algebra is in [`crate::algebra`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StateKind {
-    /// Number of source rows in the group (`__rows`); the group is deleted at 0.
+    /// Number of view rows in the group (`__rows`); the group is deleted at 0.
     Rows,
     /// Number of rows whose argument is not NULL.
     Count,
@@ -45,15 +91,9 @@ pub enum StateKind {
     DistinctSum,
 }
 
-impl StateKind {
-    /// Additive states: a delta is added to the stored value.
-    pub fn is_linear(self) -> bool {
-        !matches!(self, StateKind::Min | StateKind::Max)
-    }
-}
-
-/// Linear aggregate state: each column is a sum of per-row contributions, so a delta adds.
+/// One state column of the summary table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StateColumn {
     pub column: String,
     pub kind: StateKind,
@@ -61,7 +101,6 @@ pub struct StateColumn {
     pub arg: Option<String>,
     pub type_sql: String,
     /// For min/max and DISTINCT states: the value table (index into `value_tables`).
-    #[serde(default)]
     pub values: Option<usize>,
 }
 
@@ -69,6 +108,7 @@ pub struct StateColumn {
 /// Min/max are recomputed from it when the extreme's last copy goes; DISTINCT aggregates
 /// change when a value appears or disappears.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ValueTable {
     /// Canonical SQL of the argument (a FILTER folded in as `CASE WHEN … THEN arg END`).
     pub arg: String,
@@ -77,6 +117,7 @@ pub struct ValueTable {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OutputColumn {
     pub name: String,
     pub type_sql: String,
@@ -86,26 +127,24 @@ pub struct OutputColumn {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MaintenancePlan {
+    /// The format the plan was created with; see [`PLAN_FORMAT`].
     pub format: u32,
     /// The view's SQL exactly as the user gave it; also the full-recompute query.
     pub sql: String,
-    pub source_oid: u32,
-    pub source_schema: String,
-    pub source_table: String,
-    /// Source columns the view reads: the only ones shipped per change.
-    pub shipped: Vec<ShippedColumn>,
+    /// The FROM clause's relations (exactly one in this release).
+    pub inputs: Vec<Input>,
+    /// The WHERE condition over the view row.
     pub filter: Option<String>,
     pub keys: Vec<KeyColumn>,
     /// `states[0]` is always `__rows`.
     pub states: Vec<StateColumn>,
     pub outputs: Vec<OutputColumn>,
     pub settings: PinnedSettings,
-    #[serde(default)]
     pub value_tables: Vec<ValueTable>,
     /// The HAVING condition over stored columns, kept as a hidden generated boolean column:
     /// the table keeps every group, the alias (and verification) read the ones where it holds.
-    #[serde(default)]
     pub having: Option<String>,
     /// What the planner accepted but ignored (ORDER BY); shown at `summa create`, not stored.
     #[serde(skip)]
@@ -113,20 +152,22 @@ pub struct MaintenancePlan {
 }
 
 impl MaintenancePlan {
+    /// The single input of a one-table view (every view of this release).
+    pub fn source(&self) -> &Input {
+        &self.inputs[0]
+    }
+
     pub fn source_qualified(&self) -> String {
-        crate::ident::qualified(&self.source_schema, &self.source_table)
+        self.source().qualified()
+    }
+
+    /// The input whose table has `oid`, if the view reads it.
+    pub fn input_of(&self, oid: u32) -> Option<usize> {
+        self.inputs.iter().position(|i| i.oid == oid)
     }
 
     pub fn is_global(&self) -> bool {
         self.keys.is_empty()
-    }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("plan serializes")
-    }
-
-    pub fn from_json(value: serde_json::Value) -> Result<Self, serde_json::Error> {
-        serde_json::from_value(value)
     }
 
     /// Output columns holding floating-point values (compared with a tolerance).

@@ -7,14 +7,14 @@
 use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::{Client, GenericClient};
 
-use crate::aggregates::{is_maintained, AggCall};
-use crate::analyze::{analyze, AggKind, Analysis, OutputSource};
+use crate::aggregates::is_maintained;
+use crate::algebra::{sum_type_is_exact, ArgType, Finalize, StateSet};
+use crate::analyze::{analyze, Analysis, OutputSource};
 use crate::error::{PlanError, SqlPos};
 use crate::ident::quote_ident;
 use crate::parse::{parse_view, ParsedView};
 use crate::plan::{
-    KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, StateColumn, StateKind, ValueTable,
-    PLAN_FORMAT,
+    Input, InputRole, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, PLAN_FORMAT,
 };
 use crate::settings::PinnedSettings;
 use crate::source::SourceTable;
@@ -63,6 +63,13 @@ impl Probed {
         match &self.collate {
             Some(c) => format!("{} {c}", self.type_sql),
             None => self.type_sql.clone(),
+        }
+    }
+
+    fn arg_type(&self) -> ArgType {
+        ArgType {
+            type_sql: self.type_sql.clone(),
+            with_collation: self.type_with_collation(),
         }
     }
 }
@@ -164,7 +171,12 @@ pub async fn resolve(
             pos: None,
         });
     }
-    let from = source.qualified_name();
+    // The input under the name the canonical expressions qualify its columns with.
+    let from = format!(
+        "{} AS {}",
+        source.qualified_name(),
+        quote_ident(&parsed.input_name())
+    );
 
     // Row-level probe: key expressions and aggregate arguments (with their collations).
     let mut row_items: Vec<String> = analysis
@@ -223,16 +235,16 @@ pub async fn resolve(
             type_sql: probed(&row_types, &format!("k{i}")).type_with_collation(),
         })
         .collect();
-    let mut states = States::default();
-    states.state(StateKind::Rows, None, None);
+    let mut states = StateSet::default();
+    states.rows();
     let finalizers: Vec<Finalize> = analysis
         .aggs
         .iter()
         .enumerate()
-        .map(|(i, agg)| states.add(agg, &probed(&row_types, &format!("a{i}"))))
+        .map(|(i, agg)| states.add(agg, &probed(&row_types, &format!("a{i}")).arg_type()))
         .collect();
-    states.resolve_sum_types(client, &from).await?;
-    let States {
+    resolve_sum_types(client, &mut states, &from).await?;
+    let StateSet {
         states,
         value_tables,
         ..
@@ -308,13 +320,19 @@ pub async fn resolve(
             type_oid: c.type_oid,
         })
         .collect();
+    let input = Input {
+        name: parsed.input_name(),
+        oid: source.oid,
+        schema: source.schema.clone(),
+        table: source.name.clone(),
+        role: InputRole::Scan,
+        shipped,
+        key_columns: source.primary_key.clone(),
+    };
     let plan = MaintenancePlan {
         format: PLAN_FORMAT,
         sql: parsed.sql.clone(),
-        source_oid: source.oid,
-        source_schema: source.schema.clone(),
-        source_table: source.name.clone(),
-        shipped,
+        inputs: vec![input],
         filter: analysis.filter.clone(),
         keys,
         states,
@@ -364,282 +382,42 @@ async fn check_objects(
     Ok(())
 }
 
-/// The states and value tables of a plan, collected per aggregate (equal ones shared).
-#[derive(Default)]
-struct States {
-    states: Vec<StateColumn>,
-    value_tables: Vec<ValueTable>,
-    /// Sum-like states whose type is Postgres' `sum()` over the given expression.
-    sum_probes: Vec<(usize, String)>,
-}
-
-impl States {
-    fn state(&mut self, kind: StateKind, arg: Option<&str>, values: Option<usize>) -> usize {
-        if self.states.is_empty() {
-            self.states.push(StateColumn {
-                column: "__rows".into(),
-                kind: StateKind::Rows,
-                arg: None,
-                type_sql: "bigint".into(),
-                values: None,
+/// Sum states take the type of Postgres' own sum() over their input.
+async fn resolve_sum_types(
+    client: &impl GenericClient,
+    states: &mut StateSet,
+    from: &str,
+) -> Result<(), PlanError> {
+    if states.sum_probes.is_empty() {
+        return Ok(());
+    }
+    let items: Vec<String> = states
+        .sum_probes
+        .iter()
+        .map(|(s, probe)| format!("sum({probe}) AS s{s}"))
+        .collect();
+    let types = probe_view(
+        client,
+        "summa_probe_states",
+        &format!("SELECT {} FROM {from}", items.join(", ")),
+        None,
+    )
+    .await?;
+    for (s, probe) in &states.sum_probes {
+        let t = types
+            .iter()
+            .find(|p| p.name == format!("s{s}"))
+            .map(|p| p.type_sql.clone())
+            .unwrap_or_default();
+        if !sum_type_is_exact(&t) {
+            return Err(PlanError::Unsupported {
+                construct: format!("sum/avg over {probe}"),
+                pos: None,
+                reason: format!("its sum has type {t}, which summa cannot subtract from exactly"),
+                hint: None,
             });
         }
-        if kind == StateKind::Rows {
-            return 0;
-        }
-        if let Some(i) = self
-            .states
-            .iter()
-            .position(|s| s.kind == kind && s.arg.as_deref() == arg && s.values == values)
-        {
-            return i;
-        }
-        let prefix = match kind {
-            StateKind::Rows => "rows",
-            StateKind::Count => "cnt",
-            StateKind::Sum => "sum",
-            StateKind::Min => "min",
-            StateKind::Max => "max",
-            StateKind::DistinctCount => "dcnt",
-            StateKind::DistinctSum => "dsum",
-        };
-        self.states.push(StateColumn {
-            column: format!("__{prefix}_{}", self.states.len()),
-            kind,
-            arg: arg.map(str::to_string),
-            type_sql: "bigint".into(),
-            values,
-        });
-        self.states.len() - 1
+        states.states[*s].type_sql = t;
     }
-
-    fn values(&mut self, arg: &str, probed: &Probed) -> usize {
-        if let Some(j) = self.value_tables.iter().position(|v| v.arg == arg) {
-            return j;
-        }
-        self.value_tables.push(ValueTable {
-            arg: arg.to_string(),
-            type_sql: probed.type_with_collation(),
-        });
-        self.value_tables.len() - 1
-    }
-
-    /// A sum-like state whose type is Postgres' `sum(probe)`.
-    fn sum(&mut self, kind: StateKind, arg: &str, values: Option<usize>, probe: String) -> usize {
-        let s = self.state(kind, Some(arg), values);
-        if !self.sum_probes.iter().any(|(i, _)| *i == s) {
-            self.sum_probes.push((s, probe));
-        }
-        s
-    }
-
-    /// Add the states `agg` needs; returns how its value is computed from them.
-    fn add(&mut self, agg: &AggCall, arg_type: &Probed) -> Finalize {
-        let rows = self.state(StateKind::Rows, None, None);
-        let Some(arg) = agg.arg.as_deref() else {
-            return Finalize::Column(rows);
-        };
-        // avg(real) accumulates in double precision, as Postgres does.
-        let widened = if agg.kind == AggKind::Avg && arg_type.type_sql == "real" {
-            format!("({arg})::double precision")
-        } else {
-            arg.to_string()
-        };
-        match agg.kind {
-            AggKind::CountStar => Finalize::Column(rows),
-            AggKind::Count if agg.distinct => {
-                let j = self.values(arg, arg_type);
-                Finalize::Column(self.state(StateKind::DistinctCount, Some(arg), Some(j)))
-            }
-            AggKind::Count => Finalize::Column(self.state(StateKind::Count, Some(arg), None)),
-            AggKind::Sum | AggKind::Avg if agg.distinct => {
-                let j = self.values(arg, arg_type);
-                let cnt = self.state(StateKind::DistinctCount, Some(arg), Some(j));
-                let sum = self.sum(StateKind::DistinctSum, arg, Some(j), widened);
-                Finalize::sum_or_avg(agg.kind, cnt, sum)
-            }
-            AggKind::Sum | AggKind::Avg => {
-                let cnt = self.state(StateKind::Count, Some(arg), None);
-                let sum = self.sum(StateKind::Sum, &widened, None, widened.clone());
-                Finalize::sum_or_avg(agg.kind, cnt, sum)
-            }
-            AggKind::Min | AggKind::Max => {
-                let j = self.values(arg, arg_type);
-                let kind = if agg.kind == AggKind::Min {
-                    StateKind::Min
-                } else {
-                    StateKind::Max
-                };
-                let s = self.state(kind, Some(arg), Some(j));
-                self.states[s].type_sql = arg_type.type_with_collation();
-                Finalize::Column(s)
-            }
-            AggKind::BoolAnd | AggKind::BoolOr => {
-                let cnt = self.state(StateKind::Count, Some(arg), None);
-                let trues = format!("CASE WHEN {arg} THEN true END");
-                let trues = self.state(StateKind::Count, Some(&trues), None);
-                Finalize::Bool {
-                    cnt,
-                    trues,
-                    all: agg.kind == AggKind::BoolAnd,
-                }
-            }
-            AggKind::VarSamp | AggKind::VarPop | AggKind::StddevSamp | AggKind::StddevPop => {
-                let cnt = self.state(StateKind::Count, Some(arg), None);
-                let x = format!("({arg})::numeric");
-                let s1 = self.sum(StateKind::Sum, &x, None, x.clone());
-                let x2 = format!("({arg})::numeric * ({arg})::numeric");
-                let s2 = self.sum(StateKind::Sum, &x2, None, x2.clone());
-                Finalize::Variance {
-                    cnt,
-                    s1,
-                    s2,
-                    sample: matches!(agg.kind, AggKind::VarSamp | AggKind::StddevSamp),
-                    sqrt: matches!(agg.kind, AggKind::StddevSamp | AggKind::StddevPop),
-                    exact: !matches!(arg_type.type_sql.as_str(), "real" | "double precision"),
-                }
-            }
-        }
-    }
-
-    /// Sum states take the type of Postgres' own sum() over their input.
-    async fn resolve_sum_types(
-        &mut self,
-        client: &impl GenericClient,
-        from: &str,
-    ) -> Result<(), PlanError> {
-        if self.sum_probes.is_empty() {
-            return Ok(());
-        }
-        let items: Vec<String> = self
-            .sum_probes
-            .iter()
-            .map(|(s, probe)| format!("sum({probe}) AS s{s}"))
-            .collect();
-        let types = probe_view(
-            client,
-            "summa_probe_states",
-            &format!("SELECT {} FROM {from}", items.join(", ")),
-            None,
-        )
-        .await?;
-        for (s, probe) in &self.sum_probes {
-            let t = types
-                .iter()
-                .find(|p| p.name == format!("s{s}"))
-                .map(|p| p.type_sql.clone())
-                .unwrap_or_default();
-            if !matches!(
-                t.as_str(),
-                "bigint" | "numeric" | "real" | "double precision" | "interval" | "money"
-            ) {
-                return Err(PlanError::Unsupported {
-                    construct: format!("sum/avg over {probe}"),
-                    pos: None,
-                    reason: format!(
-                        "its sum has type {t}, which summa cannot subtract from exactly"
-                    ),
-                    hint: None,
-                });
-            }
-            self.states[*s].type_sql = t;
-        }
-        Ok(())
-    }
-}
-
-/// How an aggregate's value is computed from the stored state columns.
-enum Finalize {
-    /// The state column itself (count, min, max, count DISTINCT, `__rows` for count(*)).
-    Column(usize),
-    Sum {
-        cnt: usize,
-        sum: usize,
-    },
-    Avg {
-        cnt: usize,
-        sum: usize,
-    },
-    Bool {
-        cnt: usize,
-        trues: usize,
-        all: bool,
-    },
-    /// Postgres' formula over (n, Σx, Σx²) in numeric: exact for integer and numeric inputs.
-    Variance {
-        cnt: usize,
-        s1: usize,
-        s2: usize,
-        sample: bool,
-        sqrt: bool,
-        exact: bool,
-    },
-}
-
-impl Finalize {
-    fn sum_or_avg(kind: AggKind, cnt: usize, sum: usize) -> Finalize {
-        if kind == AggKind::Sum {
-            Finalize::Sum { cnt, sum }
-        } else {
-            Finalize::Avg { cnt, sum }
-        }
-    }
-
-    fn sql(&self, states: &[StateColumn]) -> String {
-        let col = |i: usize| quote_ident(&states[i].column);
-        match *self {
-            Finalize::Column(s) => col(s),
-            Finalize::Sum { cnt, sum } => {
-                format!("CASE WHEN {} > 0 THEN {} END", col(cnt), col(sum))
-            }
-            Finalize::Avg { cnt, sum } => {
-                // Postgres' avg: numeric division for integer and numeric inputs, float
-                // division (interval / float8 for intervals) otherwise.
-                let division = match states[sum].type_sql.as_str() {
-                    "bigint" | "numeric" => {
-                        format!("{}::numeric / {}::numeric", col(sum), col(cnt))
-                    }
-                    _ => format!("{} / {}::double precision", col(sum), col(cnt)),
-                };
-                format!("CASE WHEN {} > 0 THEN {division} END", col(cnt))
-            }
-            Finalize::Bool { cnt, trues, all } => {
-                let test = if all {
-                    format!("{} = {}", col(trues), col(cnt))
-                } else {
-                    format!("{} > 0", col(trues))
-                };
-                format!("CASE WHEN {} > 0 THEN {test} END", col(cnt))
-            }
-            Finalize::Variance {
-                cnt,
-                s1,
-                s2,
-                sample,
-                sqrt,
-                exact,
-            } => {
-                let n = format!("{}::numeric", col(cnt));
-                let numerator = format!("({n} * {} - {} * {})", col(s2), col(s1), col(s1));
-                let (min_rows, denominator) = if sample {
-                    (1, format!("({n} * ({n} - 1))"))
-                } else {
-                    (0, format!("({n} * {n})"))
-                };
-                let variance = format!(
-                    "CASE WHEN {numerator} <= 0 THEN 0::numeric ELSE {numerator} / {denominator} END"
-                );
-                let value = match (sqrt, exact) {
-                    // Postgres takes the root at the variance's scale, rounded once: compute
-                    // it 20 digits finer first, so rounding twice cannot differ.
-                    (true, true) => format!(
-                        "round(sqrt(({variance}) * 1.00000000000000000000), scale({variance}))"
-                    ),
-                    (true, false) => format!("sqrt({variance})"),
-                    (false, _) => variance,
-                };
-                format!("CASE WHEN {} > {min_rows} THEN {value} END", col(cnt))
-            }
-        }
-    }
+    Ok(())
 }

@@ -34,6 +34,8 @@ pub struct SourceTable {
     pub name: String,
     pub columns: Vec<SourceColumn>,
     pub replica_identity: ReplicaIdentity,
+    /// The primary key's columns, in key order; empty without one.
+    pub primary_key: Vec<String>,
 }
 
 impl SourceTable {
@@ -154,7 +156,20 @@ impl SourceTable {
                 }
             }
         };
+        let primary_key: Vec<String> = client
+            .query(
+                "SELECT a.attname::text FROM pg_index i \
+                 CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) \
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+                 WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.n",
+                &[&oid],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         Ok(Some(SourceTable {
+            primary_key,
             oid,
             schema: row.get(1),
             name: table_name,

@@ -5,7 +5,11 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{visit_expressions, Expr, Ident, Spanned, VisitMut, VisitorMut};
+use sqlparser::ast::{
+    visit_expressions, visit_expressions_mut, Expr, Ident, Spanned, VisitMut, VisitorMut,
+};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
 
 use crate::aggregates::{aggregate_call, is_known_aggregate, AggCall};
 use crate::analyze::Canon;
@@ -109,15 +113,59 @@ pub(crate) fn template(
     Ok(expr.to_string())
 }
 
-/// Fill a template: each aggregate placeholder becomes `aggs[i]`, each key placeholder
-/// `keys[k]` (SQL over the summary's stored columns), parenthesized.
+/// Fill a template: each aggregate placeholder becomes `(aggs[i])`, each key placeholder
+/// `(keys[k])` (SQL over the summary's stored columns). Placeholders are replaced in the
+/// syntax tree, so a string literal or a quoted name that happens to spell one is never
+/// rewritten.
 pub fn fill(template: &str, aggs: &[String], keys: &[String]) -> String {
-    let mut sql = template.to_string();
-    for (i, agg) in aggs.iter().enumerate() {
-        sql = sql.replace(&format!("\"{}\"", agg_placeholder(i)), &format!("({agg})"));
+    let mut expr = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(template)
+        .and_then(|mut p| p.parse_expr())
+        .expect("a template is SQL the planner rendered");
+    let _ = visit_expressions_mut(&mut expr, |e| {
+        if let Expr::Identifier(Ident {
+            value,
+            quote_style: Some('"'),
+            ..
+        }) = e
+        {
+            let sql = (0..aggs.len())
+                .find(|&i| *value == agg_placeholder(i))
+                .map(|i| &aggs[i])
+                .or_else(|| {
+                    (0..keys.len())
+                        .find(|&k| *value == key_placeholder(k))
+                        .map(|k| &keys[k])
+                });
+            if let Some(sql) = sql {
+                // An unquoted identifier prints its text as it is: the filled-in SQL.
+                *e = Expr::Nested(Box::new(Expr::Identifier(Ident::new(sql.clone()))));
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    expr.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_in_the_tree_never_in_literals() {
+        let template = format!(
+            "\"{}\" / NULLIF(\"{}\", 0) || '\"{}\"'",
+            agg_placeholder(0),
+            key_placeholder(0),
+            agg_placeholder(0)
+        );
+        let filled = fill(&template, &["sum_x".into()], &["\"k\"".into()]);
+        assert_eq!(
+            filled,
+            format!(
+                "(sum_x) / NULLIF((\"k\"), 0) || '\"{}\"'",
+                agg_placeholder(0)
+            )
+        );
     }
-    for (k, key) in keys.iter().enumerate() {
-        sql = sql.replace(&format!("\"{}\"", key_placeholder(k)), &format!("({key})"));
-    }
-    sql
 }

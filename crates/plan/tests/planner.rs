@@ -26,6 +26,7 @@ fn orders() -> SourceTable {
             col("Mixed", "integer"),
         ],
         replica_identity: ReplicaIdentity::Full,
+        primary_key: vec!["id".into()],
     }
 }
 
@@ -53,11 +54,11 @@ fn reference_view_v1() {
         "SELECT customer_id, count(*), sum(amount), avg(amount) FROM orders GROUP BY customer_id",
     )
     .unwrap();
-    assert_eq!(a.keys, vec!["\"customer_id\""]);
+    assert_eq!(a.keys, vec!["\"orders\".\"customer_id\""]);
     assert_eq!(a.filter, None);
     let kinds: Vec<AggKind> = a.aggs.iter().map(|g| g.kind).collect();
     assert_eq!(kinds, vec![AggKind::CountStar, AggKind::Sum, AggKind::Avg]);
-    assert_eq!(a.aggs[1].arg.as_deref(), Some("\"amount\""));
+    assert_eq!(a.aggs[1].arg.as_deref(), Some("\"orders\".\"amount\""));
     assert_eq!(
         a.outputs,
         vec![
@@ -72,13 +73,21 @@ fn reference_view_v1() {
 
 #[test]
 fn group_keys_by_expression_alias_and_ordinal_are_the_same_key() {
-    for sql in [
-        "SELECT date_trunc('day', created_at) AS day, status, count(*) FROM orders GROUP BY 1, 2",
-        "SELECT date_trunc('day', created_at) AS day, status, count(*) FROM orders GROUP BY day, status",
-        "SELECT date_trunc('day', o.created_at) AS day, o.status, count(*) FROM orders o GROUP BY date_trunc('day', created_at), status",
+    // Columns are qualified with the name the FROM clause gives the table (alias or name).
+    for (sql, input) in [
+        ("SELECT date_trunc('day', created_at) AS day, status, count(*) FROM orders GROUP BY 1, 2", "orders"),
+        ("SELECT date_trunc('day', created_at) AS day, status, count(*) FROM orders GROUP BY day, status", "orders"),
+        ("SELECT date_trunc('day', o.created_at) AS day, o.status, count(*) FROM orders o GROUP BY date_trunc('day', created_at), status", "o"),
     ] {
         let a = plan(sql).unwrap();
-        assert_eq!(a.keys, vec!["date_trunc('day', \"created_at\")", "\"status\""], "{sql}");
+        assert_eq!(
+            a.keys,
+            vec![
+                format!("date_trunc('day', \"{input}\".\"created_at\")"),
+                format!("\"{input}\".\"status\"")
+            ],
+            "{sql}"
+        );
         assert_eq!(a.outputs[..2], [OutputSource::Key(0), OutputSource::Key(1)], "{sql}");
     }
 }
@@ -91,16 +100,16 @@ fn row_filters_are_kept_as_canonical_sql() {
     )
     .unwrap();
     let f = a.filter.unwrap();
-    assert!(f.contains("\"amount\" BETWEEN 1 AND 10"), "{f}");
-    assert!(f.contains("\"status\" IN ('a', 'b')"), "{f}");
-    assert!(f.contains("\"status\" LIKE 'p%'"), "{f}");
+    assert!(f.contains("\"orders\".\"amount\" BETWEEN 1 AND 10"), "{f}");
+    assert!(f.contains("\"orders\".\"status\" IN ('a', 'b')"), "{f}");
+    assert!(f.contains("\"orders\".\"status\" LIKE 'p%'"), "{f}");
 }
 
 #[test]
 fn global_aggregate_and_quoted_identifiers() {
     let a = plan("SELECT count(*), sum(\"Mixed\") AS m FROM orders").unwrap();
     assert!(a.keys.is_empty());
-    assert_eq!(a.aggs[1].arg.as_deref(), Some("\"Mixed\""));
+    assert_eq!(a.aggs[1].arg.as_deref(), Some("\"orders\".\"Mixed\""));
     // Unquoted Mixed folds to mixed, which does not exist.
     refused(
         "SELECT sum(Mixed) FROM orders",
@@ -278,11 +287,11 @@ fn aggregates_filters_having_and_expressions_over_aggregates() {
     assert!(a.aggs[1].distinct);
     assert_eq!(
         a.aggs[2].arg.as_deref(),
-        Some("CASE WHEN \"region_id\" = 3 THEN \"amount\" END")
+        Some("CASE WHEN \"orders\".\"region_id\" = 3 THEN \"orders\".\"amount\" END")
     );
     assert_eq!(
         a.aggs[5].arg.as_deref(),
-        Some("CASE WHEN \"amount\" > 1 THEN 1 END")
+        Some("CASE WHEN \"orders\".\"amount\" > 1 THEN 1 END")
     );
     assert_eq!(
         a.outputs[1],
@@ -304,7 +313,10 @@ fn aggregates_filters_having_and_expressions_over_aggregates() {
 #[test]
 fn select_distinct_is_grouping() {
     let a = plan("SELECT DISTINCT status, region_id + 1 AS r FROM orders").unwrap();
-    assert_eq!(a.keys, vec!["\"status\"", "\"region_id\" + 1"]);
+    assert_eq!(
+        a.keys,
+        vec!["\"orders\".\"status\"", "\"orders\".\"region_id\" + 1"]
+    );
     assert!(a.aggs.is_empty());
     let a = plan("SELECT DISTINCT status, count(*) FROM orders GROUP BY status").unwrap();
     assert_eq!(a.outputs[0], OutputSource::Key(0));

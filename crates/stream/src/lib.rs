@@ -6,11 +6,13 @@
 
 mod conn;
 pub mod pgoutput;
+pub mod retry;
 mod slot;
 mod sslparams;
 mod tls;
 
 pub use conn::{ConnError, ConnInfo};
 pub use pgwire_replication::{Lsn, PgWireError, ReplicationClient, ReplicationEvent};
+pub use retry::RetryClass;
 pub use slot::{create_slot_with_snapshot, ExportedSlot};
 pub use sslparams::SslMode;

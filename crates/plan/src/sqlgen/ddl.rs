@@ -1,7 +1,7 @@
 //! A version's objects: summary table (outputs as stored or generated columns, then state),
 //! its unique group index, value tables and the group key type.
 
-use super::{key_columns, prefixed, zero, Target};
+use super::{key_columns, prefixed, Target};
 use crate::ident::quote_ident;
 use crate::plan::MaintenancePlan;
 
@@ -45,9 +45,11 @@ pub fn create_objects(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
 
 /// The single row of a global aggregate over no rows: linear states zero, extremes NULL.
 fn global_row(plan: &MaintenancePlan, target: &Target) -> String {
-    let linear: Vec<_> = plan.states.iter().filter(|s| s.kind.is_linear()).collect();
-    let names: Vec<String> = linear.iter().map(|s| quote_ident(&s.column)).collect();
-    let zeros: Vec<String> = linear.iter().map(|s| zero(&s.type_sql)).collect();
+    let (names, zeros): (Vec<String>, Vec<String>) = plan
+        .states
+        .iter()
+        .filter_map(|s| Some((quote_ident(&s.column), s.kind.empty(&s.type_sql)?)))
+        .unzip();
     format!(
         "INSERT INTO {} ({}) VALUES ({})",
         target.table(),
@@ -91,7 +93,8 @@ fn summary_table(plan: &MaintenancePlan, target: &Target) -> String {
         }
     }
     for state in &plan.states {
-        let not_null = if state.kind.is_linear() {
+        // A state with a value over no rows always has one; an extreme of nothing is NULL.
+        let not_null = if state.kind.empty(&state.type_sql).is_some() {
             " NOT NULL"
         } else {
             ""

@@ -1,32 +1,28 @@
-//! The merge: source rows with a sign (+1 a row that now exists, -1 one that no longer does)
-//! become per-group deltas that one statement adds into the summary and its value tables.
+//! The aggregate merge: signed view rows (`__r`, from [`super::view_rows`]) become per-group
+//! deltas that one statement adds into the summary and its value tables.
 //!
 //! The statement's CTEs, in order:
-//! - `__r`: the rows passing the view's WHERE, with their sign, key columns and the arguments
-//!   the states read;
+//! - `__r`: the view rows with their sign, key columns and the arguments the states read;
 //! - per value table `j`: `__vd{j}`, the net multiplicity change per (group, value);
 //!   `__vu{j}`, the upsert, returning the new multiplicity; `__vo{j}`, both side by side
-//!   (old = new - change); and `__vg{j}`, per group: values that appeared or went (DISTINCT
-//!   states), the least/greatest value added, and the least/greatest value whose last copy
-//!   went (min/max);
-//! - `__d`: per group, the sum of the rows' linear contributions and the `__vg{j}` columns;
-//! - `__up`: the summary upsert (linear states add, min/max take LEAST/GREATEST).
+//!   (old = new - change); and `__vg{j}`, per group: each value-fed state's transition
+//!   (`crate::algebra::StateKind::value_transition`);
+//! - `__d`: per group, the rows' contributions and the `__vg{j}` transitions, consolidated;
+//! - `__up`: the summary upsert (each state combines as its algebra says).
 //!
 //! It returns a [`MergeResult`]; the applier then deletes emptied groups and spent values and
 //! recomputes the extremes of groups whose min/max value went ([`recompute_extremes`]), from
 //! the value table: an index lookup per group, never a scan of the source.
+//!
+//! Every name the statement introduces starts with `__`, which no output column may (the
+//! planner refuses such names), and the summary's key columns are output names or `__key_N`:
+//! a user's column can never meet one of them.
 
-use super::{key_columns, negated, prefixed, zero, Target, SIGN};
+use super::view_rows::{arg_column, value_column, view_rows_cte, RowSource, SIGN_OUT};
+use super::{key_columns, prefixed, Target};
+use crate::algebra::ValueChange;
 use crate::ident::quote_ident;
-use crate::plan::{MaintenancePlan, StateColumn, StateKind};
-
-/// Where a merge reads its rows: a FROM item aliased `__src` with the shipped columns, the
-/// sign expression, and an optional extra condition.
-struct Rows<'a> {
-    from: &'a str,
-    sign: &'a str,
-    extra_where: Option<&'a str>,
-}
+use crate::plan::MaintenancePlan;
 
 /// The row a merge statement returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,60 +53,30 @@ impl MergeResult {
     }
 }
 
-/// The shipped change rows as a FROM item: `$1` signs (int2[]), then one text[] per column.
-fn signed_rows(plan: &MaintenancePlan) -> String {
-    let mut params = vec!["$1::int2[]".to_string()];
-    let mut names = vec![quote_ident(SIGN)];
-    let mut typed = vec![format!("u.{}", quote_ident(SIGN))];
-    for (i, c) in plan.shipped.iter().enumerate() {
-        params.push(format!("${}::text[]", i + 2));
-        names.push(quote_ident(&c.name));
-        typed.push(format!(
-            "u.{0}::{1} AS {0}",
-            quote_ident(&c.name),
-            c.type_sql
-        ));
-    }
-    format!(
-        "(SELECT {} FROM unnest({}) AS u({})) AS __src",
-        typed.join(", "),
-        params.join(", "),
-        names.join(", ")
-    )
-}
-
-/// Merge a batch of shipped change rows (parameters as in the staging insert).
+/// Merge a batch of change rows shipped as parameters (as in [`stage_rows`]).
 pub fn merge_changes(plan: &MaintenancePlan, target: &Target) -> String {
-    merge(
-        plan,
-        target,
-        Rows {
-            from: &signed_rows(plan),
-            sign: &quote_ident(SIGN),
-            extra_where: None,
-        },
-    )
+    merge(plan, target, &RowSource::Changes)
 }
 
-/// Merge the rows collected in a staging table by [`stage_rows`].
+/// Merge the change rows collected in a staging table by [`stage_rows`].
 pub fn merge_staged(plan: &MaintenancePlan, target: &Target, staging: &str) -> String {
-    merge(
-        plan,
-        target,
-        Rows {
-            from: &format!("{staging} AS __src"),
-            sign: &quote_ident(SIGN),
-            extra_where: None,
-        },
-    )
+    merge(plan, target, &RowSource::Staged(staging))
 }
 
-/// A session-local staging table holding the signed rows of one large batch, shipped in
+/// One backfill chunk: the source rows in heap blocks [`$1`, `$2`) (or from `$1` on when
+/// `bounded` is false), merged with sign +1.
+pub fn backfill_chunk(plan: &MaintenancePlan, target: &Target, bounded: bool) -> String {
+    merge(plan, target, &RowSource::Backfill { bounded })
+}
+
+/// A session-local staging table holding the change rows of one large batch, shipped in
 /// chunks so the sidecar's memory stays bounded.
 pub fn create_staging(plan: &MaintenancePlan, staging: &str) -> String {
-    let cols: Vec<String> = std::iter::once(format!("{} int2", quote_ident(SIGN)))
+    let sign = super::names::row_names(plan, 0).sign;
+    let cols: Vec<String> = std::iter::once(format!("{} int2", quote_ident(&sign)))
         .chain(
-            plan.shipped
+            plan.source()
+                .shipped
                 .iter()
                 .map(|c| format!("{} {}", quote_ident(&c.name), c.type_sql)),
         )
@@ -121,27 +87,11 @@ pub fn create_staging(plan: &MaintenancePlan, staging: &str) -> String {
     )
 }
 
-/// Add one chunk of shipped rows to the staging table.
+/// Add one chunk of change rows to the staging table.
 pub fn stage_rows(plan: &MaintenancePlan, staging: &str) -> String {
-    format!("INSERT INTO {staging} SELECT * FROM {}", signed_rows(plan))
-}
-
-/// One backfill chunk: the source rows in heap blocks [`$1`, `$2`) (or from `$1` on when
-/// `bounded` is false), merged with sign +1.
-pub fn backfill_chunk(plan: &MaintenancePlan, target: &Target, bounded: bool) -> String {
-    let range = if bounded {
-        "__src.ctid >= format('(%s,0)', $1::bigint)::tid AND __src.ctid < format('(%s,0)', $2::bigint)::tid"
-    } else {
-        "__src.ctid >= format('(%s,0)', $1::bigint)::tid"
-    };
-    merge(
-        plan,
-        target,
-        Rows {
-            from: &format!("{} AS __src", plan.source_qualified()),
-            sign: "1",
-            extra_where: Some(range),
-        },
+    format!(
+        "INSERT INTO {staging} SELECT * FROM {}",
+        super::view_rows::change_rows(plan)
     )
 }
 
@@ -168,11 +118,7 @@ pub fn recompute_extremes(plan: &MaintenancePlan, target: &Target) -> Option<Str
         .states
         .iter()
         .filter_map(|s| {
-            let order = match s.kind {
-                StateKind::Min => "",
-                StateKind::Max => " DESC",
-                _ => return None,
-            };
+            let order = s.kind.extreme()?.order;
             let values = target.values(s.values.expect("min/max states have a value table"));
             let lookup = |conds: String| {
                 format!(
@@ -251,9 +197,15 @@ fn group_by(items: &[String]) -> String {
     }
 }
 
-fn merge(plan: &MaintenancePlan, target: &Target, rows: Rows<'_>) -> String {
+/// Column `__c{i}` (state `i`'s contribution) or `__g{i}` (its gone extreme) of a delta
+/// branch, `__e{i}` (its new extreme) of the recompute check.
+fn internal(prefix: &str, i: usize) -> String {
+    quote_ident(&format!("__{prefix}{i}"))
+}
+
+fn merge(plan: &MaintenancePlan, target: &Target, source: &RowSource<'_>) -> String {
     let keyed = !plan.is_global();
-    let mut ctes = vec![filtered_rows(plan, &rows)];
+    let mut ctes = vec![view_rows_cte(plan, source)];
     for j in 0..plan.value_tables.len() {
         ctes.extend(value_table_ctes(plan, target, j));
     }
@@ -283,8 +235,8 @@ fn merge(plan: &MaintenancePlan, target: &Target, rows: Rows<'_>) -> String {
 }
 
 /// TIDs of written groups whose min/max lost its last copy: a gone value at or beyond the
-/// extreme left after LEAST/GREATEST. `__up` (new extremes) and `__d` (gone values) are
-/// matched per group by GROUP BY over their UNION ALL.
+/// extreme left after combining. `__up` (new extremes) and `__d` (gone values) are matched
+/// per group by GROUP BY over their UNION ALL.
 fn recompute_tids(plan: &MaintenancePlan) -> String {
     if !has_extremes(plan) {
         return "'{}'::text[]".to_string();
@@ -292,33 +244,33 @@ fn recompute_tids(plan: &MaintenancePlan) -> String {
     let keys = key_columns(plan);
     let mut up = keys.clone();
     let mut gone = keys.clone();
-    up.push("u.ctid::text AS tid".into());
+    up.push("u.ctid::text AS \"__tid\"".into());
     gone.push("NULL::text".into());
-    up.push("u.\"__rows\" AS n".into());
+    up.push("u.\"__rows\" AS \"__n\"".into());
     gone.push("NULL::int8".into());
     let mut conds = Vec::new();
     for (i, s) in plan.states.iter().enumerate() {
-        let (f, op) = match s.kind {
-            StateKind::Min => ("min", "<="),
-            StateKind::Max => ("max", ">="),
-            _ => continue,
+        let Some(e) = s.kind.extreme() else {
+            continue;
         };
         let c = quote_ident(&s.column);
-        up.push(format!(
-            "u.{c} AS \"e{i}\", NULL::{} AS \"g{i}\"",
-            s.type_sql
-        ));
+        let (ex, g) = (internal("e", i), internal("g", i));
+        up.push(format!("u.{c} AS {ex}, NULL::{} AS {g}", s.type_sql));
         gone.push(format!("NULL::{t}, d.\"__gone_{i}\"::{t}", t = s.type_sql));
-        conds.push(format!("{f}(\"g{i}\") {op} {f}(\"e{i}\")"));
+        conds.push(format!(
+            "{f}({g}) {op} {f}({ex})",
+            f = e.pick,
+            op = e.reaches
+        ));
     }
     // An emptied group is deleted; a global aggregate's row stays and needs its extremes.
     let alive = if plan.is_global() {
         String::new()
     } else {
-        "max(n) > 0 AND ".to_string()
+        "max(\"__n\") > 0 AND ".to_string()
     };
     format!(
-        "(SELECT coalesce(array_agg(tid), '{{}}') FROM (SELECT max(tid) AS tid FROM \
+        "(SELECT coalesce(array_agg(\"__tid\"), '{{}}') FROM (SELECT max(\"__tid\") AS \"__tid\" FROM \
          (SELECT {} FROM \"__up\" u UNION ALL SELECT {} FROM \"__d\" d) x{} \
          HAVING {alive}({})) r)",
         up.join(", "),
@@ -328,52 +280,19 @@ fn recompute_tids(plan: &MaintenancePlan) -> String {
     )
 }
 
-/// `__r`: filtered rows with sign, keys, and one column per distinct argument.
-fn filtered_rows(plan: &MaintenancePlan, rows: &Rows<'_>) -> String {
-    let mut items = vec![format!("({})::int4 AS \"__s\"", rows.sign)];
-    items.extend(
-        plan.keys
-            .iter()
-            .map(|k| format!("({}) AS {}", k.expr, quote_ident(&k.column))),
-    );
-    for (i, s) in plan.states.iter().enumerate() {
-        if let (StateKind::Count | StateKind::Sum, Some(arg)) = (s.kind, &s.arg) {
-            items.push(format!("({arg}) AS \"__x{i}\""));
-        }
-    }
-    for (j, vt) in plan.value_tables.iter().enumerate() {
-        items.push(format!("({}) AS \"__v{j}\"", vt.arg));
-    }
-    let conds: Vec<String> = rows
-        .extra_where
-        .map(str::to_string)
-        .into_iter()
-        .chain(plan.filter.iter().map(|f| format!("({f})")))
-        .collect();
-    let where_clause = if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conds.join(" AND "))
-    };
-    format!(
-        "\"__r\" AS (SELECT {} FROM {}{where_clause})",
-        items.join(", "),
-        rows.from
-    )
-}
-
 fn value_table_ctes(plan: &MaintenancePlan, target: &Target, j: usize) -> Vec<String> {
     let keys = key_columns(plan);
     let values = target.values(j);
+    let vcol = value_column(j);
     let mut grouping = keys.clone();
-    grouping.push(format!("\"__v{j}\""));
+    grouping.push(vcol.clone());
     let with_value: Vec<String> = keys.iter().cloned().chain(["\"__v\"".into()]).collect();
     let cols = with_value.join(", ");
     let returned: String = keys.iter().map(|k| format!("v.{k}, ")).collect();
     let mut ctes = vec![
         format!(
-            "\"__vd{j}\" AS (SELECT {}\"__v{j}\" AS \"__v\", sum(\"__s\")::int8 AS \"__m\" \
-             FROM \"__r\" WHERE \"__v{j}\" IS NOT NULL{} HAVING sum(\"__s\") <> 0)",
+            "\"__vd{j}\" AS (SELECT {}{vcol} AS \"__v\", sum({SIGN_OUT})::int8 AS \"__m\" \
+             FROM \"__r\" WHERE {vcol} IS NOT NULL{} HAVING sum({SIGN_OUT}) <> 0)",
             prefixed(&keys),
             group_by(&grouping)
         ),
@@ -390,34 +309,20 @@ fn value_table_ctes(plan: &MaintenancePlan, target: &Target, j: usize) -> Vec<St
             group_by(&with_value)
         ),
     ];
-    let appeared = "\"__old\" = 0";
-    let went = "\"__old\" + \"__m\" = 0";
+    let change = ValueChange {
+        value: "\"__v\"",
+        change: "\"__m\"",
+        old: "\"__old\"",
+    };
     let mut items = keys.clone();
     for (i, s) in plan.states.iter().enumerate() {
         if s.values != Some(j) {
             continue;
         }
-        match s.kind {
-            StateKind::DistinctCount => items.push(format!(
-                "sum(CASE WHEN {appeared} THEN 1 WHEN {went} THEN -1 ELSE 0 END)::int8 AS \"c{i}\""
-            )),
-            StateKind::DistinctSum => items.push(format!(
-                "sum(CASE WHEN {appeared} THEN \"__v\" WHEN {went} THEN {} END)::{} AS \"c{i}\"",
-                negated("\"__v\"", &s.type_sql),
-                s.type_sql
-            )),
-            StateKind::Min | StateKind::Max => {
-                let f = if s.kind == StateKind::Min {
-                    "min"
-                } else {
-                    "max"
-                };
-                items.push(format!(
-                    "{f}(\"__v\") FILTER (WHERE \"__m\" > 0) AS \"c{i}\""
-                ));
-                items.push(format!("{f}(\"__v\") FILTER (WHERE {went}) AS \"g{i}\""));
-            }
-            StateKind::Rows | StateKind::Count | StateKind::Sum => {}
+        let (contribution, gone) = s.kind.value_transition(&change, &s.type_sql);
+        items.push(format!("{contribution} AS {}", internal("c", i)));
+        if let Some(gone) = gone {
+            items.push(format!("{gone} AS {}", internal("g", i)));
         }
     }
     ctes.push(format!(
@@ -428,17 +333,7 @@ fn value_table_ctes(plan: &MaintenancePlan, target: &Target, j: usize) -> Vec<St
     ctes
 }
 
-/// The type of a state's per-row contribution: counts and sums of int2/int4 (a bigint state)
-/// are int4, so Postgres sums them in a machine integer; the rest have the state's type.
-fn contribution_type(s: &StateColumn) -> &str {
-    match s.kind {
-        StateKind::Rows | StateKind::Count | StateKind::DistinctCount => "int4",
-        StateKind::Sum if s.type_sql == "bigint" => "int4",
-        _ => &s.type_sql,
-    }
-}
-
-/// One branch of the delta's UNION ALL: keys, a column `c{i}` per state and `g{i}` per
+/// One branch of the delta's UNION ALL: keys, a column `__c{i}` per state and `__g{i}` per
 /// min/max, each cast to its contribution type (`None`: NULL).
 fn delta_branch(
     plan: &MaintenancePlan,
@@ -453,11 +348,16 @@ fn delta_branch(
     let mut items = key_columns(plan);
     for (i, s) in plan.states.iter().enumerate() {
         items.push(format!(
-            "{} AS \"c{i}\"",
-            typed(state_item(i), contribution_type(s))
+            "{} AS {}",
+            typed(state_item(i), s.kind.contribution_type(&s.type_sql)),
+            internal("c", i)
         ));
         if !s.kind.is_linear() {
-            items.push(format!("{} AS \"g{i}\"", typed(gone_item(i), &s.type_sql)));
+            items.push(format!(
+                "{} AS {}",
+                typed(gone_item(i), &s.type_sql),
+                internal("g", i)
+            ));
         }
     }
     format!("SELECT {} FROM {from}", items.join(", "))
@@ -470,18 +370,8 @@ fn delta(plan: &MaintenancePlan) -> String {
         "\"__r\"",
         |i| {
             let s = &plan.states[i];
-            let x = format!("\"__x{i}\"");
-            match s.kind {
-                StateKind::Rows => Some("\"__s\"".to_string()),
-                StateKind::Count => {
-                    Some(format!("CASE WHEN {x} IS NOT NULL THEN \"__s\" ELSE 0 END"))
-                }
-                StateKind::Sum => Some(format!(
-                    "CASE WHEN \"__s\" > 0 THEN {x} ELSE {} END",
-                    negated(&x, &s.type_sql)
-                )),
-                _ => None,
-            }
+            s.kind
+                .row_contribution(SIGN_OUT, &arg_column(i), &s.type_sql)
         },
         |_| None,
     );
@@ -490,8 +380,11 @@ fn delta(plan: &MaintenancePlan) -> String {
         branches.push(delta_branch(
             plan,
             &format!("\"__vg{j}\""),
-            |i| (plan.states[i].values == Some(j)).then(|| format!("\"c{i}\"")),
-            |i| (plan.states[i].values == Some(j)).then(|| format!("\"g{i}\"")),
+            |i| (plan.states[i].values == Some(j)).then(|| internal("c", i)),
+            |i| {
+                (plan.states[i].values == Some(j) && !plan.states[i].kind.is_linear())
+                    .then(|| internal("g", i))
+            },
         ));
     }
     let keys = key_columns(plan);
@@ -499,25 +392,15 @@ fn delta(plan: &MaintenancePlan) -> String {
     let mut noop = Vec::new();
     for (i, s) in plan.states.iter().enumerate() {
         let c = quote_ident(&s.column);
-        match s.kind {
-            StateKind::Min | StateKind::Max => {
-                let f = if s.kind == StateKind::Min {
-                    "min"
-                } else {
-                    "max"
-                };
-                items.push(format!("{f}(\"c{i}\") AS {c}"));
-                items.push(format!("{f}(\"g{i}\") AS \"__gone_{i}\""));
-                noop.push(format!("{c} IS NULL AND \"__gone_{i}\" IS NULL"));
-            }
-            _ => {
-                items.push(format!(
-                    "coalesce(sum(\"c{i}\"), {z})::{t} AS {c}",
-                    z = zero(&s.type_sql),
-                    t = s.type_sql
-                ));
-                noop.push(format!("{c} = {}", zero(&s.type_sql)));
-            }
+        items.push(format!(
+            "{} AS {c}",
+            s.kind.consolidate(&internal("c", i), &s.type_sql)
+        ));
+        noop.push(s.kind.is_noop(&c, &s.type_sql));
+        if let Some(e) = s.kind.extreme() {
+            let gone = format!("\"__gone_{i}\"");
+            items.push(format!("{}({}) AS {gone}", e.pick, internal("g", i)));
+            noop.push(format!("{gone} IS NULL"));
         }
     }
     let grouped = format!(
@@ -546,11 +429,10 @@ fn upsert(plan: &MaintenancePlan, target: &Target) -> String {
         .iter()
         .map(|s| {
             let c = quote_ident(&s.column);
-            match s.kind {
-                StateKind::Min => format!("{c} = LEAST(t.{c}, {from}.{c})"),
-                StateKind::Max => format!("{c} = GREATEST(t.{c}, {from}.{c})"),
-                _ => format!("{c} = t.{c} + {from}.{c}"),
-            }
+            format!(
+                "{c} = {}",
+                s.kind.combine(&format!("t.{c}"), &format!("{from}.{c}"))
+            )
         })
         .collect();
     let mut returning = vec!["t.ctid".to_string(), "t.\"__rows\"".to_string()];

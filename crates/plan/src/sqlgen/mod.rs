@@ -1,19 +1,25 @@
-//! SQL rendered from a plan: a version's objects ([`ddl`]), the merge of a batch of source rows
-//! into them ([`merge`]), and the queries that read them ([`read`]).
+//! SQL rendered from a plan, stage by stage: a version's objects ([`ddl`]); the view-row delta
+//! stage ([`view_rows`]: signed rows of the FROM/WHERE output); the aggregate merge of those
+//! rows into the summary ([`merge`]); pending tables of joining versions ([`pending`]); and
+//! the queries that read a version ([`read`]). Internal names that share a relation with a
+//! user's columns come from [`names`], per plan format.
 //!
 //! Every statement that evaluates the view's expressions must run after the version's pinned
 //! settings were applied (`PinnedSettings::set_local_sql`).
 
 mod ddl;
 mod merge;
+mod names;
 mod pending;
 mod read;
+mod view_rows;
 
 pub use ddl::{create_objects, drop_objects, reset_objects};
 pub use merge::{
     backfill_chunk, create_staging, delete_empty_groups, delete_spent_values, merge_changes,
     merge_staged, recompute_extremes, stage_rows, MergeResult,
 };
+pub use names::{row_names, RowNames};
 pub use pending::{create_pending, drain_pending, insert_pending};
 pub use read::{
     alias_view, compare_diff, key_boundaries, key_ranges, serving_select, source_blocks,
@@ -22,9 +28,6 @@ pub use read::{
 
 use crate::ident::{qualified, quote_ident};
 use crate::plan::MaintenancePlan;
-
-/// Name of the sign column of shipped change rows (+1 new row, -1 old row).
-pub const SIGN: &str = "__summa_sign";
 
 /// Where one version lives: its summary table and, for min/max and DISTINCT aggregates, one
 /// value table per argument.
@@ -81,17 +84,4 @@ fn key_columns(plan: &MaintenancePlan) -> Vec<String> {
 /// `a, b, ` (with the trailing separator) or nothing.
 fn prefixed(items: &[String]) -> String {
     items.iter().map(|i| format!("{i}, ")).collect()
-}
-
-/// `-(arg)`, in a form its type has (money has no unary minus).
-fn negated(arg: &str, type_sql: &str) -> String {
-    if type_sql == "money" {
-        format!("({arg}) * -1")
-    } else {
-        format!("-({arg})")
-    }
-}
-
-fn zero(type_sql: &str) -> String {
-    format!("'0'::{type_sql}")
 }

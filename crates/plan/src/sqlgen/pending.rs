@@ -4,16 +4,16 @@
 //! its consistent point C, the rows from C on are drained into the summary in order, chunk by
 //! chunk, and the version becomes live.
 
-use super::{Target, SIGN};
+use super::names::row_names;
+use super::Target;
 use crate::ident::quote_ident;
 use crate::plan::MaintenancePlan;
 
-const LSN: &str = "__lsn";
-const SEQ: &str = "__seq";
-
 /// `CREATE TABLE` of the pending table: arrival order, commit LSN, sign, shipped columns.
 pub fn create_pending(plan: &MaintenancePlan, target: &Target) -> String {
+    let names = row_names(plan, 0);
     let cols: Vec<String> = plan
+        .source()
         .shipped
         .iter()
         .map(|c| format!(", {} {}", quote_ident(&c.name), c.type_sql))
@@ -21,9 +21,9 @@ pub fn create_pending(plan: &MaintenancePlan, target: &Target) -> String {
     format!(
         "CREATE TABLE {} ({} bigserial PRIMARY KEY, {} pg_lsn NOT NULL, {} int2 NOT NULL{})",
         target.pending(),
-        quote_ident(SEQ),
-        quote_ident(LSN),
-        quote_ident(SIGN),
+        quote_ident(&names.seq),
+        quote_ident(&names.lsn),
+        quote_ident(&names.sign),
         cols.concat()
     )
 }
@@ -31,20 +31,20 @@ pub fn create_pending(plan: &MaintenancePlan, target: &Target) -> String {
 /// Record shipped rows: `$1` signs (int2[]), `$2` commit LSNs (text[]), then one text[] per
 /// shipped column.
 pub fn insert_pending(plan: &MaintenancePlan, target: &Target) -> String {
+    let names = row_names(plan, 0);
+    let (sign, lsn) = (quote_ident(&names.sign), quote_ident(&names.lsn));
+    let shipped = &plan.source().shipped;
     let mut params = vec!["$1::int2[]".to_string(), "$2::text[]".to_string()];
-    let mut names = vec![quote_ident(SIGN), quote_ident(LSN)];
-    let mut typed = vec![
-        format!("u.{}::pg_lsn", quote_ident(LSN)),
-        format!("u.{}", quote_ident(SIGN)),
-    ];
-    for (i, c) in plan.shipped.iter().enumerate() {
+    let mut unnested = vec![sign.clone(), lsn.clone()];
+    let mut typed = vec![format!("u.{lsn}::pg_lsn"), format!("u.{sign}")];
+    for (i, c) in shipped.iter().enumerate() {
         params.push(format!("${}::text[]", i + 3));
-        names.push(quote_ident(&c.name));
+        unnested.push(quote_ident(&c.name));
         typed.push(format!("u.{}::{}", quote_ident(&c.name), c.type_sql));
     }
-    let cols: Vec<String> = [quote_ident(LSN), quote_ident(SIGN)]
+    let cols: Vec<String> = [lsn, sign]
         .into_iter()
-        .chain(plan.shipped.iter().map(|c| quote_ident(&c.name)))
+        .chain(shipped.iter().map(|c| quote_ident(&c.name)))
         .collect();
     format!(
         "INSERT INTO {} ({}) SELECT {} FROM unnest({}) AS u({})",
@@ -52,7 +52,7 @@ pub fn insert_pending(plan: &MaintenancePlan, target: &Target) -> String {
         cols.join(", "),
         typed.join(", "),
         params.join(", "),
-        names.join(", ")
+        unnested.join(", ")
     )
 }
 
@@ -60,8 +60,9 @@ pub fn insert_pending(plan: &MaintenancePlan, target: &Target) -> String {
 /// committed at or after `$2` (text LSN, the consistent point); returns nothing. Rows before it
 /// are in the backfill and are dropped.
 pub fn drain_pending(plan: &MaintenancePlan, target: &Target, staging: &str) -> String {
-    let cols: Vec<String> = std::iter::once(quote_ident(SIGN))
-        .chain(plan.shipped.iter().map(|c| quote_ident(&c.name)))
+    let names = row_names(plan, 0);
+    let cols: Vec<String> = std::iter::once(quote_ident(&names.sign))
+        .chain(plan.source().shipped.iter().map(|c| quote_ident(&c.name)))
         .collect();
     let cols = cols.join(", ");
     let pending = target.pending();
@@ -69,7 +70,7 @@ pub fn drain_pending(plan: &MaintenancePlan, target: &Target, staging: &str) -> 
         "WITH d AS (DELETE FROM {pending} WHERE {seq} IN \
          (SELECT {seq} FROM {pending} ORDER BY {seq} LIMIT $1) RETURNING *) \
          INSERT INTO {staging} ({cols}) SELECT {cols} FROM d WHERE {lsn} >= $2::text::pg_lsn",
-        seq = quote_ident(SEQ),
-        lsn = quote_ident(LSN)
+        seq = quote_ident(&names.seq),
+        lsn = quote_ident(&names.lsn)
     )
 }

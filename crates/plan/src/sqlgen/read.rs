@@ -143,10 +143,73 @@ pub fn verify_diff(plan: &MaintenancePlan, target: &Target, cond: &str, limit: u
             "SELECT * FROM ({}) s0 WHERE {cond}",
             serving_select(plan, target)
         ),
+        // The SQL on lines of its own: a trailing `--` comment (what a file often ends
+        // with) must not swallow the closing parenthesis.
         &format!(
-            "SELECT * FROM ({}) q0 WHERE {cond}",
-            plan.sql.trim().trim_end_matches(';')
+            "SELECT * FROM (\n{}\n) q0 WHERE {cond}",
+            user_select(&plan.sql)
         ),
         limit,
     )
+}
+
+/// The view's SELECT as a subquery body: without the trailing `;` a file may end with (even
+/// when a comment follows it). Only whitespace, comments and semicolons are removed, so the
+/// statement is exactly the user's.
+fn user_select(sql: &str) -> &str {
+    let mut end = sql.len();
+    let tokens =
+        sqlparser::tokenizer::Tokenizer::new(&sqlparser::dialect::PostgreSqlDialect {}, sql)
+            .tokenize_with_location();
+    if let Ok(tokens) = tokens {
+        use sqlparser::tokenizer::{Token, Whitespace};
+        // The byte offset just past the last token that is not whitespace, a comment or `;`.
+        let significant = tokens.iter().rev().find(|t| {
+            !matches!(
+                t.token,
+                Token::SemiColon
+                    | Token::Whitespace(
+                        Whitespace::Space
+                            | Whitespace::Newline
+                            | Whitespace::Tab
+                            | Whitespace::SingleLineComment { .. }
+                            | Whitespace::MultiLineComment(_)
+                    )
+            )
+        });
+        if let Some(t) = significant {
+            end = byte_offset(sql, t.span.end.line, t.span.end.column);
+        }
+    }
+    &sql[..end]
+}
+
+/// Byte offset of a 1-based line:column (in characters) of `sql`.
+fn byte_offset(sql: &str, line: u64, column: u64) -> usize {
+    let mut offset = 0;
+    for (n, text) in sql.split_inclusive('\n').enumerate() {
+        if n as u64 + 1 == line {
+            return offset
+                + text
+                    .char_indices()
+                    .nth(column.saturating_sub(1) as usize)
+                    .map_or(text.len(), |(i, _)| i);
+        }
+        offset += text.len();
+    }
+    sql.len()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_user_select_keeps_everything_but_trailing_semicolons_and_comments() {
+        let sql = "SELECT a, count(*) -- per a\nFROM t GROUP BY a; -- done\n";
+        assert_eq!(
+            super::user_select(sql),
+            "SELECT a, count(*) -- per a\nFROM t GROUP BY a"
+        );
+        assert_eq!(super::user_select("SELECT 'x;' ;;"), "SELECT 'x;'");
+        assert_eq!(super::user_select("SELECT 1 /* c */"), "SELECT 1");
+    }
 }

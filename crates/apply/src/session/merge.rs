@@ -1,0 +1,168 @@
+//! One version's statements inside the open target transaction: shipping a chunk of its rows
+//! into staging (or its pending table), and merging what it has into its summary.
+//!
+//! Every failure of these statements is classified once (`crate::error::version_error`):
+//! definite errors and negative counts break only this version (the batch is rolled back and
+//! the session restarts without it); transient ones roll the batch back and the runner replays
+//! it after a backoff, counting the attempts.
+
+use summa_plan::sqlgen::MergeResult;
+use summa_stream::Lsn;
+use tokio_postgres::Client;
+
+use super::Session;
+use crate::batch::SignedRows;
+use crate::error::{version_error, RunError};
+use crate::metrics::Metrics;
+use crate::version::{Phase, VersionRuntime};
+
+/// Pending rows a joining version drains per batch (or per idle tick).
+const DRAIN_CHUNK: i64 = 20_000;
+
+impl Session<'_> {
+    /// Ship version `i`'s buffered rows into its staging table (bounded memory).
+    pub(super) async fn ship_chunk(&mut self, i: usize) -> Result<(), RunError> {
+        self.begin_target().await?;
+        let v = &mut self.versions[i];
+        let rows = v.rows.take();
+        if let Err(err) = stage(&self.target, v, &rows).await {
+            return self.failed(i, "shipping changes", err).await;
+        }
+        self.versions[i].staged_chunks += 1;
+        summa_failpoint::hit("apply.chunk.shipped");
+        Ok(())
+    }
+
+    /// Merge version `i`'s pending work into the open transaction; `at` places it in the
+    /// reason when it fails.
+    pub(super) async fn merge_into_batch(&mut self, i: usize, at: &str) -> Result<(), RunError> {
+        match merge_version(&self.target, &mut self.versions[i], self.metrics).await {
+            Ok(0) => Ok(()),
+            Ok(negative) => {
+                let reason = format!(
+                    "{negative} group(s) would have a negative row count {at}: a change was applied twice or missed; rebuild the view"
+                );
+                self.abandon_batch_breaking(i, reason).await
+            }
+            Err(err) => {
+                self.failed(i, &format!("applying the changes {at}"), err)
+                    .await
+            }
+        }
+    }
+
+    /// Version `i`'s statement failed while `doing`: break it (definite), replay the batch
+    /// (transient, counted), or end the session (the connection failed).
+    pub(super) async fn failed(
+        &mut self,
+        i: usize,
+        doing: &str,
+        err: tokio_postgres::Error,
+    ) -> Result<(), RunError> {
+        let lsn = self.batch_end.map(|(lsn, _)| Lsn(lsn));
+        match version_error(&self.versions[i], lsn, doing, &err) {
+            Some(failed) if failed.class.is_definite() => {
+                self.abandon_batch_breaking(i, failed.reason).await
+            }
+            Some(failed) => {
+                // The batch is replayed after a backoff; the runner counts the attempts.
+                let _ = self.target.batch_execute("ROLLBACK").await;
+                self.target_open = false;
+                Err(RunError::Version(failed))
+            }
+            None => Err(err.into()),
+        }
+    }
+}
+
+/// Ship rows into the version's staging table (or, for a joining version, its pending table).
+async fn stage(
+    target: &Client,
+    v: &VersionRuntime,
+    rows: &SignedRows,
+) -> Result<(), tokio_postgres::Error> {
+    target.batch_execute(&v.sql_settings).await?;
+    let stmt = match &v.stmts().insert_pending {
+        Some(insert) => insert,
+        None => &v.stmts().stage_rows,
+    };
+    target.execute(stmt, &rows.params()).await?;
+    Ok(())
+}
+
+/// Merge version `v`'s pending rows (direct, or via its staging table) into its summary,
+/// delete emptied groups and spent values, and recompute extremes that went; returns the
+/// number of groups or values left with a negative count (the caller rolls back).
+async fn merge_version(
+    target: &Client,
+    v: &mut VersionRuntime,
+    metrics: &Metrics,
+) -> Result<i64, tokio_postgres::Error> {
+    target.batch_execute(&v.sql_settings).await?;
+    if v.records_pending() {
+        // A joining version: record the rows, then drain the oldest pending chunk (from the
+        // consistent point on) through the staging table.
+        if !v.rows.is_empty() {
+            let rows = v.rows.take();
+            let insert = v.stmts().insert_pending.as_ref().expect("prepared");
+            target.execute(insert, &rows.params()).await?;
+        }
+        v.staged_chunks = 0;
+        let Phase::Draining { start } = v.phase else {
+            return Ok(0);
+        };
+        let drain = v.stmts().drain_pending.as_ref().expect("prepared");
+        target
+            .execute(drain, &[&DRAIN_CHUNK, &Lsn(start).to_string()])
+            .await?;
+        summa_failpoint::hit("apply.drain.merged");
+        v.staged_chunks = 1;
+    }
+    let row = if v.staged_chunks == 0 {
+        let rows = v.rows.take();
+        target
+            .query_one(&v.stmts().merge_rows, &rows.params())
+            .await?
+    } else {
+        if !v.rows.is_empty() {
+            let rows = v.rows.take();
+            target
+                .execute(&v.stmts().stage_rows, &rows.params())
+                .await?;
+        }
+        v.staged_chunks = 0;
+        target.query_one(&v.stmts().merge_staged, &[]).await?
+    };
+    let result = MergeResult::from_row(&row);
+    if result.negative > 0 {
+        return Ok(result.negative);
+    }
+    let stmts = v.stmts();
+    if !result.empty_groups.is_empty() {
+        target
+            .execute(&stmts.delete_empty, &[&result.empty_groups])
+            .await?;
+    }
+    for (stmt, spent) in stmts.delete_spent.iter().zip(&result.spent_values) {
+        if !spent.is_empty() {
+            target.execute(stmt, &[spent]).await?;
+        }
+    }
+    if let (Some(stmt), false) = (&stmts.recompute, result.recompute.is_empty()) {
+        target.execute(stmt, &[&result.recompute]).await?;
+        metrics.record_recomputes(result.recompute.len() as u64);
+    }
+    if v.must_drain() {
+        let left: bool = target
+            .query_one(
+                &format!("SELECT EXISTS (SELECT 1 FROM {})", v.target.pending()),
+                &[],
+            )
+            .await?
+            .get(0);
+        if !left {
+            v.phase = Phase::Drained;
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,70 @@
+//! TRUNCATE of a source, at its position in the stream.
+//!
+//! pgoutput sends a Truncate message inside the truncating transaction. With
+//! `apply.on_truncate = "reset"` the version's summary is emptied right there inside the open
+//! batch: changes before it (in this batch) are merged first and then wiped with the rest,
+//! changes after it are applied to the empty summary. A joining version whose consistent
+//! point is known drops its pending rows (all precede the TRUNCATE); one still backfilling
+//! cannot place it and breaks. With `"break"` the version is marked broken instead.
+
+use summa_stream::Lsn;
+
+use super::Session;
+use crate::config::TruncatePolicy;
+use crate::error::RunError;
+use crate::version::Phase;
+
+impl Session<'_> {
+    /// Version `i`'s source was truncated in the transaction committing at `commit_lsn`.
+    pub(super) async fn on_truncate(&mut self, i: usize, commit_lsn: u64) -> Result<(), RunError> {
+        let v = &mut self.versions[i];
+        let at = format!(
+            "source table {} was truncated at {}",
+            v.record.plan.source_qualified(),
+            Lsn(commit_lsn)
+        );
+        if self.cfg.on_truncate == TruncatePolicy::Break {
+            v.break_with(format!(
+                "{at}; rebuild the view (apply.on_truncate = \"break\")"
+            ));
+            return Ok(());
+        }
+        let mut stmts = Vec::new();
+        match v.phase {
+            Phase::Live | Phase::Drained => {
+                self.begin_target().await?;
+                if self.versions[i].has_work() {
+                    self.merge_into_batch(
+                        i,
+                        &format!("before the TRUNCATE at {}", Lsn(commit_lsn)),
+                    )
+                    .await?;
+                }
+            }
+            // Every change waiting in the pending table, or buffered, precedes the TRUNCATE.
+            Phase::Draining { .. } => {
+                v.discard_buffered();
+                stmts.push(format!("DELETE FROM {}", v.target.pending()));
+                self.begin_target().await?;
+            }
+            Phase::Backfilling => {
+                v.break_with(format!(
+                    "{at} while the version was still backfilling; rebuild the view"
+                ));
+                return Ok(());
+            }
+            Phase::Broken(_) => return Ok(()),
+        }
+        let v = &self.versions[i];
+        stmts.extend(summa_plan::sqlgen::reset_objects(&v.record.plan, &v.target));
+        for stmt in stmts {
+            if let Err(err) = self.target.batch_execute(&stmt).await {
+                return self.failed(i, "resetting after a TRUNCATE", err).await;
+            }
+        }
+        let v = &self.versions[i];
+        tracing::warn!(view = %v.record.view, version = v.record.version, "{at}: summary reset");
+        self.metrics.record_reset();
+        Ok(())
+    }
+}

@@ -1,0 +1,191 @@
+//! Stored plans: the JSON a version keeps in `summa.versions.plan`, read by its format.
+//!
+//! A version is maintained with the format it was created with, forever (STYLE.md #9): a fix
+//! to SQL generation must never silently change what an existing summary means. So:
+//! - every format this binary can maintain has its own serde shape here, read strictly
+//!   (`deny_unknown_fields`, no serde defaults: a missing field is an error, never a guess);
+//! - an older format is upgraded to the in-memory [`MaintenancePlan`] explicitly, keeping its
+//!   `format`, and `sqlgen` dispatches on that format wherever the formats' SQL differs
+//!   (`sqlgen::names`);
+//! - a format newer than this binary is refused with a clear error (a newer summa created it;
+//!   an older one must not guess what it means).
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{
+    Input, InputRole, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, StateColumn,
+    ValueTable, PLAN_FORMAT,
+};
+use crate::settings::PinnedSettings;
+
+/// The oldest plan format this binary maintains.
+pub const OLDEST_PLAN_FORMAT: u32 = 2;
+
+/// Why a stored plan cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredPlanError {
+    #[error(
+        "its plan has format {found}, newer than this summa reads (formats {OLDEST_PLAN_FORMAT} to {PLAN_FORMAT}): \
+         it was created by a newer summa; run that version (or newer) to maintain it"
+    )]
+    Newer { found: u32 },
+    #[error(
+        "its plan has format {found}, older than this summa maintains (formats {OLDEST_PLAN_FORMAT} to {PLAN_FORMAT}): \
+         rebuild the view (`summa rebuild`) to give it a current plan"
+    )]
+    Older { found: u32 },
+    #[error("its plan records no format")]
+    NoFormat,
+    #[error("its format-{format} plan does not parse: {error}")]
+    Malformed {
+        format: u32,
+        error: serde_json::Error,
+    },
+}
+
+impl MaintenancePlan {
+    /// The plan as stored: in the shape of its own format.
+    pub fn to_json(&self) -> serde_json::Value {
+        let value = match self.format {
+            2 => serde_json::to_value(PlanV2::from(self)),
+            _ => serde_json::to_value(self),
+        };
+        value.expect("plan serializes")
+    }
+
+    /// Read a stored plan in the shape of the format it records.
+    pub fn from_json(value: serde_json::Value) -> Result<Self, StoredPlanError> {
+        let format = value
+            .get("format")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or(StoredPlanError::NoFormat)? as u32;
+        let malformed = |error| StoredPlanError::Malformed { format, error };
+        match format {
+            f if f > PLAN_FORMAT => Err(StoredPlanError::Newer { found: f }),
+            f if f < OLDEST_PLAN_FORMAT => Err(StoredPlanError::Older { found: f }),
+            2 => serde_json::from_value::<PlanV2>(value)
+                .map(MaintenancePlan::from)
+                .map_err(malformed),
+            _ => serde_json::from_value::<MaintenancePlan>(value).map_err(malformed),
+        }
+    }
+}
+
+/// Format 2: one source table at the top level; expressions over unqualified column names,
+/// evaluated over a FROM item aliased `__src`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanV2 {
+    format: u32,
+    sql: String,
+    source_oid: u32,
+    source_schema: String,
+    source_table: String,
+    shipped: Vec<ShippedColumn>,
+    filter: Option<String>,
+    keys: Vec<KeyColumn>,
+    states: Vec<StateColumn>,
+    outputs: Vec<OutputColumn>,
+    settings: PinnedSettings,
+    value_tables: Vec<ValueTable>,
+    having: Option<String>,
+}
+
+/// The FROM alias format-2 SQL evaluates its unqualified expressions over.
+pub(crate) const FORMAT2_ALIAS: &str = "__src";
+
+impl From<PlanV2> for MaintenancePlan {
+    fn from(p: PlanV2) -> Self {
+        MaintenancePlan {
+            format: 2,
+            sql: p.sql,
+            inputs: vec![Input {
+                name: FORMAT2_ALIAS.into(),
+                oid: p.source_oid,
+                schema: p.source_schema,
+                table: p.source_table,
+                role: InputRole::Scan,
+                shipped: p.shipped,
+                // Format 2 did not record the key; nothing of format 2 reads it.
+                key_columns: Vec::new(),
+            }],
+            filter: p.filter,
+            keys: p.keys,
+            states: p.states,
+            outputs: p.outputs,
+            settings: p.settings,
+            value_tables: p.value_tables,
+            having: p.having,
+            notices: Vec::new(),
+        }
+    }
+}
+
+impl From<&MaintenancePlan> for PlanV2 {
+    fn from(p: &MaintenancePlan) -> Self {
+        let source = p.source();
+        PlanV2 {
+            format: 2,
+            sql: p.sql.clone(),
+            source_oid: source.oid,
+            source_schema: source.schema.clone(),
+            source_table: source.table.clone(),
+            shipped: source.shipped.clone(),
+            filter: p.filter.clone(),
+            keys: p.keys.clone(),
+            states: p.states.clone(),
+            outputs: p.outputs.clone(),
+            settings: p.settings.clone(),
+            value_tables: p.value_tables.clone(),
+            having: p.having.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1_FORMAT2: &str = include_str!("../../../tests/fixtures/plans/format2_v1.json");
+    const V2_FORMAT2: &str = include_str!("../../../tests/fixtures/plans/format2_v2.json");
+
+    fn json(text: &str) -> serde_json::Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn format_2_plans_load_with_their_format_and_store_back_unchanged() {
+        for text in [V1_FORMAT2, V2_FORMAT2] {
+            let stored = json(text);
+            let plan = MaintenancePlan::from_json(stored.clone()).unwrap();
+            assert_eq!(plan.format, 2);
+            assert_eq!(plan.inputs.len(), 1);
+            assert_eq!(plan.source().name, FORMAT2_ALIAS);
+            assert_eq!(plan.source().table, "orders");
+            assert_eq!(plan.to_json(), stored);
+        }
+    }
+
+    #[test]
+    fn newer_formats_are_refused_not_guessed() {
+        let mut stored = json(V1_FORMAT2);
+        stored["format"] = (PLAN_FORMAT + 1).into();
+        let err = MaintenancePlan::from_json(stored).unwrap_err().to_string();
+        assert!(err.contains("newer than this summa"), "{err}");
+        let mut stored = json(V1_FORMAT2);
+        stored["format"] = 1.into();
+        let err = MaintenancePlan::from_json(stored).unwrap_err().to_string();
+        assert!(err.contains("summa rebuild"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_field_is_an_error_not_a_default() {
+        let mut stored = json(V2_FORMAT2);
+        stored.as_object_mut().unwrap().remove("value_tables");
+        let err = MaintenancePlan::from_json(stored).unwrap_err().to_string();
+        assert!(err.contains("value_tables"), "{err}");
+        let mut stored = json(V2_FORMAT2);
+        stored["surprise"] = true.into();
+        assert!(MaintenancePlan::from_json(stored).is_err());
+    }
+}

@@ -1,0 +1,132 @@
+//! Stored plans keep their format: a version created by an earlier summa (its plan stored in
+//! format 2, committed as fixtures under tests/fixtures/plans/) is loaded and maintained by
+//! this one, with format 2's SQL, and stays equal to its SELECT. A plan from a newer summa
+//! is refused with the reason: the stream waits for a summa that reads it (its WAL is kept),
+//! and nothing is guessed.
+
+use std::time::Duration;
+
+use crate::harness::TestDb;
+
+const V1: &str =
+    "SELECT customer_id, count(*), sum(amount), avg(amount) FROM orders GROUP BY customer_id";
+const V2: &str = "SELECT date_trunc('day', created_at) AS day, status, count(*), sum(amount), min(amount), max(amount) FROM orders GROUP BY 1, 2";
+
+fn fixture(name: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/plans")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn writes(client: &tokio_postgres::Client, round: i32) {
+    client
+        .batch_execute(&format!(
+            "INSERT INTO orders (customer_id, status, amount, created_at) \
+             SELECT g % 7, (ARRAY['new','paid','cancelled'])[1 + g % 3], (g * {round}) % 97 + 0.5, \
+                    timestamptz '2026-01-01 00:00+00' + g * interval '5 hours' \
+             FROM generate_series(1, 200) g; \
+             UPDATE orders SET amount = amount + 1, status = 'paid' WHERE id % 5 = {round} % 5; \
+             DELETE FROM orders WHERE id % 11 = {round} % 11;"
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn format_2_plans_from_an_earlier_summa_are_maintained_with_their_format() {
+    let db = TestDb::new("format2").await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int, region_id int, status text, \
+             amount numeric(12,2), created_at timestamptz); ALTER TABLE orders REPLICA IDENTITY FULL; \
+             SET TimeZone = 'UTC'",
+        )
+        .await
+        .unwrap();
+    writes(&client, 1).await;
+    db.create("v1", V1);
+    db.create("v2", V2);
+    // Both live (v2's pending table drained and gone), as an earlier summa left them.
+    let sidecar = db.sidecar();
+    db.wait_state("v2", "live").await;
+    db.wait_applied().await;
+    sidecar.stop();
+    // Replace the stored plans by the fixtures an earlier summa wrote (the source's OID is
+    // this database's).
+    let oid: u32 = client
+        .query_one("SELECT 'orders'::regclass::oid", &[])
+        .await
+        .unwrap()
+        .get(0);
+    for (view, file) in [("v1", "format2_v1.json"), ("v2", "format2_v2.json")] {
+        let mut plan = fixture(file);
+        assert_eq!(plan["format"], 2);
+        plan["source_oid"] = oid.into();
+        client
+            .execute(
+                "UPDATE summa.versions SET plan = $2, plan_format = 2 WHERE view_name = $1",
+                &[&view, &plan],
+            )
+            .await
+            .unwrap();
+    }
+    let sidecar = db.sidecar();
+    for round in 2..6 {
+        writes(&client, round).await;
+        db.wait_applied().await;
+        db.assert_equal("v1", V1).await;
+        db.assert_equal("v2", V2).await;
+    }
+    assert_eq!(db.state_of("v1").await, "live");
+    // The stored plans were maintained as they are, not rewritten.
+    let format: i32 = client
+        .query_one(
+            "SELECT (plan->>'format')::int FROM summa.versions WHERE view_name = 'v2'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(format, 2);
+    sidecar.stop();
+}
+
+#[tokio::test]
+async fn a_plan_from_a_newer_summa_is_refused_with_the_reason() {
+    let db = TestDb::new("format_new").await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int, region_id int, status text, \
+             amount numeric(12,2), created_at timestamptz); ALTER TABLE orders REPLICA IDENTITY FULL",
+        )
+        .await
+        .unwrap();
+    db.create("v1", V1);
+    client
+        .execute(
+            "UPDATE summa.versions SET plan = jsonb_set(plan, '{format}', to_jsonb(plan_format + 100)) \
+             WHERE view_name = 'v1'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut sidecar = db.sidecar();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut log = String::new();
+    while std::time::Instant::now() < deadline {
+        log = sidecar.log_text();
+        if log.contains("newer than this summa") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(log.contains("newer than this summa"), "log:\n{log}");
+    // Nothing is guessed or skipped: the stream waits (its WAL kept) for a summa that reads
+    // the plan, and the version is not marked broken.
+    assert_ne!(db.state_of("v1").await, "broken");
+    let _ = sidecar.exits_within(Duration::from_millis(10)).await;
+    sidecar.stop();
+}

@@ -1,0 +1,1 @@
+SELECT count(*), sum(amount), max(created_at) FROM orders WHERE status <> 'cancelled'
