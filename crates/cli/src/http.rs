@@ -116,32 +116,15 @@ async fn with_client<T>(
     result
 }
 
-/// One slot's retained WAL and status.
-struct SlotRow {
-    slot: String,
-    retained_bytes: Option<i64>,
-    wal_status: String,
-}
-
 async fn read_catalog(
     state: &State,
-) -> anyhow::Result<(Vec<summa_catalog::StatusRow>, Vec<SlotRow>)> {
+) -> anyhow::Result<(
+    Vec<summa_catalog::StatusRow>,
+    Vec<summa_catalog::SlotRetention>,
+)> {
     with_client(state, async |client| {
         let versions = summa_catalog::status(client, None).await?;
-        let slots = client
-            .query(
-                "SELECT s.slot_name, (pg_current_wal_lsn() - r.restart_lsn)::bigint, coalesce(r.wal_status, 'missing') \
-                 FROM summa.streams s LEFT JOIN pg_replication_slots r ON r.slot_name = s.slot_name ORDER BY 1",
-                &[],
-            )
-            .await?
-            .iter()
-            .map(|r| SlotRow {
-                slot: r.get(0),
-                retained_bytes: r.get(1),
-                wal_status: r.get(2),
-            })
-            .collect();
+        let slots = summa_catalog::slot_retention(client).await?;
         Ok((versions, slots))
     })
     .await
