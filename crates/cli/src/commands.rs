@@ -126,6 +126,7 @@ pub async fn run(url: Option<String>, config: &Config) -> anyhow::Result<ExitCod
             metrics.clone(),
             conn.clone(),
             config.health_max_lag_seconds,
+            config.statement_budget(),
         )
         .await?;
     }

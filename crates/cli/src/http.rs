@@ -19,6 +19,8 @@ struct State {
     conn: ConnInfo,
     client: Mutex<Option<tokio_postgres::Client>>,
     max_lag_seconds: f64,
+    /// `statement_budget_ms`: the catalog reads of a scrape are bounded like every statement.
+    budget: Duration,
 }
 
 /// Bind `address` and serve until the process ends. Binding errors are returned at once (a
@@ -28,6 +30,7 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     conn: ConnInfo,
     max_lag_seconds: f64,
+    budget: Duration,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(address)
         .await
@@ -38,6 +41,7 @@ pub async fn serve(
         conn,
         client: Mutex::new(None),
         max_lag_seconds,
+        budget,
     });
     tokio::spawn(async move {
         loop {
@@ -106,7 +110,7 @@ async fn with_client<T>(
 ) -> anyhow::Result<T> {
     let mut guard = state.client.lock().await;
     if guard.as_ref().is_none_or(|c| c.is_closed()) {
-        *guard = Some(state.conn.connect("summa-metrics").await?);
+        *guard = Some(summa_catalog::connect(&state.conn, "summa-metrics", state.budget).await?);
     }
     let client = guard.as_ref().expect("connected above");
     let result = f(client).await;
