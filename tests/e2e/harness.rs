@@ -363,3 +363,59 @@ pub fn seed(test: &str) -> u64 {
     eprintln!("{test}: seed {seed} (replay with SUMMA_TEST_SEED={seed})");
     seed
 }
+
+impl TestDb {
+    /// The same database, connecting as `role` (the cluster trusts local connections).
+    pub fn as_role(&self, role: &str) -> TestDb {
+        TestDb {
+            url: self
+                .url
+                .replacen("postgres://postgres@", &format!("postgres://{role}@"), 1),
+            name: self.name.clone(),
+        }
+    }
+
+    /// Write `toml` as this test's summa.toml (for `--config`).
+    pub fn config_file(&self, toml: &str) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("summa-{}-cli.toml", self.name));
+        std::fs::write(&path, toml).expect("write summa.toml");
+        path
+    }
+
+    /// `summa ARGS`, killed when it has not finished within `patience`: `None` then, else
+    /// (success, stdout, stderr).
+    pub fn summa_within(
+        &self,
+        args: &[&str],
+        patience: Duration,
+    ) -> Option<(bool, String, String)> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_summa"))
+            .args(args)
+            .env("DATABASE_URL", &self.url)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run summa");
+        let started = Instant::now();
+        let finished = loop {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                break true;
+            }
+            if started.elapsed() > patience {
+                let _ = child.kill();
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let out = child.wait_with_output().expect("summa output");
+        finished.then(|| {
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+    }
+}

@@ -9,6 +9,7 @@ mod viewgen;
 mod wide;
 
 mod bench;
+mod catalog_api;
 mod corpus;
 mod crash;
 mod ddl;

@@ -104,6 +104,11 @@ async fn serve(
     mut control: tokio_postgres::Client,
     shutdown: &mut watch::Receiver<bool>,
 ) -> bool {
+    // The control connection's catalog work (gc included) runs under the statement budget.
+    if let Err(err) = summa_catalog::set_statement_budget(&control, cfg.statement_budget).await {
+        tracing::warn!(error = %err, "cannot set the control connection's statement budget");
+        return false;
+    }
     let (stop_tasks, tasks_stopped) = watch::channel(false);
     let mut tasks: HashMap<String, JoinHandle<()>> = HashMap::new();
     let mut last_gc: Option<Instant> = None;
@@ -187,7 +192,7 @@ async fn stream_task(
                 attempt = 0;
             }
             Err(err @ RunError::Replication(_)) if slot_is_lost(&conn, &slot).await => {
-                lose_stream(&conn, &slot, &err).await;
+                lose_stream(&conn, cfg.statement_budget, &slot, &err).await;
                 return;
             }
             // Definite: the session recorded the version as broken and goes on without it.
@@ -205,7 +210,15 @@ async fn stream_task(
                 *n += 1;
                 if *n >= cfg.max_attempts {
                     let reason = format!("a batch failed {n} times in a row: {message}");
-                    break_after_retries(&conn, &metrics, &view, version, &reason).await;
+                    break_after_retries(
+                        &conn,
+                        cfg.statement_budget,
+                        &metrics,
+                        &view,
+                        version,
+                        &reason,
+                    )
+                    .await;
                     failures.remove(&(view, version));
                     attempt = 0;
                     continue;
@@ -260,16 +273,14 @@ async fn slot_is_lost(conn: &ConnInfo, slot: &str) -> bool {
 
 /// Record that `slot` is gone: its versions become `stale` (see
 /// `summa_catalog::mark_stream_lost`).
-async fn lose_stream(conn: &ConnInfo, slot: &str, err: &RunError) {
+async fn lose_stream(conn: &ConnInfo, budget: Duration, slot: &str, err: &RunError) {
     let reason = format!(
         "the replication slot {slot} was lost ({err}); changes since the applied LSN cannot be read: run `summa rebuild` for each view"
     );
     tracing::error!(slot, error = %err, "replication slot lost; its versions are stale");
-    let marked = match conn.connect("summa-control").await {
-        Ok(mut client) => summa_catalog::mark_stream_lost(&mut client, slot, &reason)
-            .await
-            .map_err(RunError::from),
-        Err(e) => Err(RunError::from(e)),
+    let marked = match summa_catalog::connect(conn, "summa-control", budget).await {
+        Ok(mut client) => summa_catalog::mark_stream_lost(&mut client, slot, &reason).await,
+        Err(e) => Err(e),
     };
     match marked {
         Ok(versions) => tracing::error!(slot, ?versions, "marked stale"),
@@ -280,6 +291,7 @@ async fn lose_stream(conn: &ConnInfo, slot: &str, err: &RunError) {
 /// Mark `view` `version` broken after its batch kept failing.
 async fn break_after_retries(
     conn: &ConnInfo,
+    budget: Duration,
     metrics: &Metrics,
     view: &str,
     version: i32,
@@ -287,11 +299,9 @@ async fn break_after_retries(
 ) {
     tracing::error!(view, version, reason, "version broken");
     metrics.record_broken();
-    let result = match conn.connect("summa-control").await {
-        Ok(client) => summa_catalog::mark_broken(&client, view, version, reason)
-            .await
-            .map_err(RunError::from),
-        Err(e) => Err(RunError::from(e)),
+    let result = match summa_catalog::connect(conn, "summa-control", budget).await {
+        Ok(client) => summa_catalog::mark_broken(&client, view, version, reason).await,
+        Err(e) => Err(e),
     };
     if let Err(e) = result {
         tracing::error!(view, version, error = %e, "cannot record the broken version");
@@ -305,7 +315,7 @@ async fn run_once(
     shutdown: &mut watch::Receiver<bool>,
     slot: &str,
 ) -> Result<SessionEnd, RunError> {
-    let control = conn.connect("summa-control").await?;
+    let control = summa_catalog::connect(conn, "summa-control", cfg.statement_budget).await?;
     let Some(stream) = summa_catalog::list_streams(&control)
         .await?
         .into_iter()
@@ -324,25 +334,15 @@ async fn run_once(
 
 /// Wait until every stream's slot has confirmed `lsn` (text form) or later, i.e. everything
 /// committed before `lsn` is applied, and no joining version is still draining its pending
-/// table. Returns false on timeout.
+/// table (`summa_catalog::caught_up`). Returns false on timeout.
 pub async fn wait_applied(
     client: &tokio_postgres::Client,
     lsn: &str,
     timeout: Duration,
-) -> Result<bool, tokio_postgres::Error> {
+) -> Result<bool, CatalogError> {
     let started = Instant::now();
     loop {
-        let row = client
-            .query_one(
-                "SELECT count(*) FILTER (WHERE s.confirmed_flush_lsn IS NULL OR s.confirmed_flush_lsn < $1::text::pg_lsn) \
-                    + (SELECT count(*) FROM summa.versions v WHERE v.state = 'catching_up' AND to_regclass( \
-                       quote_ident(v.table_schema) || '.' || quote_ident(v.table_name || '__pending')) IS NOT NULL) \
-                 FROM summa.streams st LEFT JOIN pg_replication_slots s ON s.slot_name = st.slot_name \
-                 WHERE EXISTS (SELECT 1 FROM summa.versions v WHERE v.slot_name = st.slot_name AND v.state IN ('catching_up', 'live'))",
-                &[&lsn],
-            )
-            .await?;
-        if row.get::<_, i64>(0) == 0 {
+        if summa_catalog::caught_up(client, lsn).await? {
             return Ok(true);
         }
         if started.elapsed() > timeout {

@@ -111,7 +111,23 @@ fn valid_view_name(name: &str) -> bool {
 
 /// Create one new version of each view, all fed by one new stream, backfilled from one
 /// snapshot. On any failure nothing is left behind (tables, catalog rows, slot).
+///
+/// Every statement runs under `opts.statement_budget` (the planner's probes, registration,
+/// the backfill's chunks, ANALYZE); `client`'s own `statement_timeout` is given back at the end.
 pub async fn create_views(
+    conn: &ConnInfo,
+    client: &mut Client,
+    specs: &[ViewSpec],
+    opts: &CreateOptions,
+) -> Result<Vec<CreatedVersion>, CatalogError> {
+    let previous = crate::budget::current(&*client).await?;
+    crate::budget::set_statement_budget(&*client, opts.statement_budget).await?;
+    let result = create_bounded(conn, client, specs, opts).await;
+    crate::budget::restore(&*client, &previous).await;
+    result
+}
+
+async fn create_bounded(
     conn: &ConnInfo,
     client: &mut Client,
     specs: &[ViewSpec],
@@ -363,7 +379,7 @@ async fn join_shared(
                 )
             })?;
         tx.execute(
-            "UPDATE summa.versions SET slot_name = $3 WHERE view_name = $1 AND version = $2",
+            "UPDATE summa.versions SET slot_name = $3, pending = true WHERE view_name = $1 AND version = $2",
             &[&p.spec.name, &p.version, &slot],
         )
         .await
@@ -534,7 +550,9 @@ async fn backfill_all(
         .ctx(|| format!("recording stream {slot}"))?;
     }
     // A second connection reports progress while the backfill's transaction is open.
-    let progress = conn.connect("summa-progress").await.ok();
+    let progress = crate::budget::connect(conn, "summa-progress", opts.statement_budget)
+        .await
+        .ok();
     let mut created = Vec::new();
     for p in pending {
         let target = Target::new(&opts.schema, &p.table_name);

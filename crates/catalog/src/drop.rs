@@ -10,6 +10,9 @@ use crate::lifecycle::{drop_unused_streams, lock_version, remove_version};
 /// Drop view `name` and everything summa keeps for it. A running sidecar reloads its versions;
 /// a slot it still holds is dropped by the next `gc`.
 pub async fn drop_view(client: &mut Client, name: &str) -> Result<bool, CatalogError> {
+    if !crate::schema::installed(&*client).await? {
+        return Ok(false);
+    }
     let tx = client
         .transaction()
         .await

@@ -22,6 +22,8 @@ pub enum CatalogError {
         context: String,
         error: tokio_postgres::Error,
     },
+    #[error(transparent)]
+    Connect(#[from] summa_stream::ConnError),
     #[error("replication: {context}: {error}")]
     Replication {
         context: String,
@@ -52,13 +54,28 @@ impl<T> DbContext<T> for Result<T, tokio_postgres::Error> {
     }
 }
 
-/// Postgres' message (and detail) of a database error, for people.
+/// Postgres' message (and detail) of a database error, for people. A statement cancelled by
+/// `statement_timeout` says which setting bounded it and the usual cause.
 pub fn db_message(err: &tokio_postgres::Error) -> String {
     match err.as_db_error() {
-        Some(db) => match db.detail() {
-            Some(detail) => format!("{} ({detail}; SQLSTATE {})", db.message(), db.code().code()),
-            None => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        },
+        Some(db) => {
+            let text = match db.detail() {
+                Some(detail) => {
+                    format!("{} ({detail}; SQLSTATE {})", db.message(), db.code().code())
+                }
+                None => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+            };
+            if db.code() == &tokio_postgres::error::SqlState::QUERY_CANCELED
+                && db.message().contains("statement timeout")
+            {
+                format!(
+                    "{text}: the statement ran past statement_budget_ms; is a table it reads \
+                     locked by another session (pg_locks), or is the budget too small?"
+                )
+            } else {
+                text
+            }
+        }
         None => err.to_string(),
     }
 }

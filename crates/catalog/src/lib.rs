@@ -3,41 +3,56 @@
 //! snapshot → chunked backfill → `catching_up`), verifying a version against its SELECT, and
 //! the status report.
 //!
+//! This crate owns every statement on `summa.*`: the applier and the binary call its
+//! functions, and the names of a version's pending and value tables come only from
+//! `summa_plan::sqlgen::Target`.
+//!
 //! Version states: `backfilling → catching_up → live → retired` (dropped by `gc` after the
 //! retention), or `broken` with a reason. `promote` switches the alias view to a live version. Each
 //! stream is one logical slot + publication feeding a set of versions; its applied LSN is
 //! written in the same transaction as the summary rows it covers.
 
+mod budget;
 mod create;
 mod drop;
 mod error;
 mod lifecycle;
+mod lookup;
 mod preflight;
 mod reap;
+mod rebuild;
 mod records;
 mod schema;
 mod status;
+mod streams;
 mod verify;
 
 /// Advisory lock key of the sidecars' lease (one applying sidecar per database; advisory
 /// locks are per database). `summa create` takes it briefly when no sidecar runs.
 pub const SIDECAR_LEASE: i64 = 0x5355_4d4d_4131; // "SUMMA1"
 
+pub use budget::{connect, set_statement_budget};
 pub use create::{create_views, CreateOptions, CreatedVersion, ViewSpec};
 pub use drop::drop_view;
 pub use error::{db_message, CatalogError};
 pub use lifecycle::{
     drop_unused_streams, drop_version, gc, promote, retire, Promoted, PROMOTE_MAX_LAG_BYTES,
 };
+pub use lookup::{find_version, wait_live, StoredVersion};
 pub use preflight::{check_free_slot, check_server};
 pub use reap::reap_abandoned;
+pub use rebuild::{rebuild, verify_exact};
 pub use records::{
     list_streams, mark_broken, mark_drained, mark_live, mark_stream_lost, record_applied,
     record_loaded_generation, stamp_idle, stream_generation, stream_versions, StreamRecord,
     VersionRecord, VersionState,
 };
-pub use schema::install;
+pub use schema::{install, installed};
 pub use status::{status, StatusRow};
+pub use streams::{
+    caught_up, record_applied, record_loaded_generation, slot_retention, stamp_idle,
+    stream_generation, SlotRetention,
+};
 pub use verify::{
     compare_versions, verify_version, verify_version_in_chunks, VerifyReport, DEFAULT_CHUNK_GROUPS,
 };

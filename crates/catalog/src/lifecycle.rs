@@ -303,7 +303,12 @@ pub(crate) async fn remove_version(
 
 /// Drop retired versions older than `retention`, then streams no version uses (a slot still
 /// held by a sidecar is left for the next run). Returns the dropped `view vN` labels.
+/// Needs write access to the catalog, not its ownership (it runs no schema DDL); a database
+/// without a catalog has nothing to collect.
 pub async fn gc(client: &mut Client, retention: Duration) -> Result<Vec<String>, CatalogError> {
+    if !crate::schema::installed(&*client).await? {
+        return Ok(Vec::new());
+    }
     let due = client
         .query(
             "SELECT view_name, version FROM summa.versions WHERE state = 'retired' \

@@ -9,18 +9,37 @@ fn refuse(message: String) -> CatalogError {
     CatalogError::Setup { message }
 }
 
-/// `wal_level = logical` and a role with REPLICATION (or superuser).
+/// Server encodings whose text summa cannot read. Both connections ask for
+/// `client_encoding = UTF8` (tokio-postgres, and pgwire-replication's startup packet) and decode
+/// every value as UTF-8; Postgres converts its text output to the client's encoding
+/// (`pq_sendcountedtext`, pgoutput included), except from SQL_ASCII, which it passes through
+/// unchecked, and MULE_INTERNAL, which has no conversion to UTF8.
+const UNREADABLE_ENCODINGS: &[&str] = &["SQL_ASCII", "MULE_INTERNAL"];
+
+/// `wal_level = logical`, a role with REPLICATION (or superuser), and a database encoding
+/// summa can read.
 pub async fn check_server(client: &Client) -> Result<(), CatalogError> {
     let row = client
         .query_one(
             "SELECT current_setting('wal_level'), current_user::text, \
-                    (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user)",
+                    (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user), \
+                    current_setting('server_encoding'), current_database()::text",
             &[],
         )
         .await
         .ctx(|| "checking the server's settings".into())?;
     let (wal_level, role, replication): (String, String, bool) =
         (row.get(0), row.get(1), row.get(2));
+    let (encoding, database): (String, String) = (row.get(3), row.get(4));
+    if UNREADABLE_ENCODINGS.contains(&encoding.as_str()) {
+        return Err(refuse(format!(
+            "database {database} uses encoding {encoding}: summa reads every value as UTF-8, and \
+             PostgreSQL does not convert {encoding} text to UTF-8, so a non-ASCII value would be \
+             misread or refused. A database's encoding cannot be changed in place: create one with \
+             CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0; and move the data into it \
+             (pg_dump / pg_restore)"
+        )));
+    }
     if wal_level != "logical" {
         return Err(refuse(format!(
             "wal_level is {wal_level}, but summa reads changes through logical decoding: run \

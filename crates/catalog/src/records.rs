@@ -91,12 +91,9 @@ pub async fn stream_versions(
     let rows = client
         .query(
             "SELECT view_name, version, state, table_schema, table_name, plan, \
-                    coalesce((start_lsn - '0/0')::bigint, 0), \
-                    state <> 'live' AND to_regclass(quote_ident(table_schema) || '.' \
-                        || quote_ident(table_name || '__pending')) IS NOT NULL \
+                    coalesce((start_lsn - '0/0')::bigint, 0), state <> 'live' AND pending \
              FROM summa.versions WHERE slot_name = $1 AND state IN ('backfilling', 'catching_up', 'live') \
-             AND (state <> 'backfilling' OR to_regclass(quote_ident(table_schema) || '.' \
-                        || quote_ident(table_name || '__pending')) IS NOT NULL) \
+             AND (state <> 'backfilling' OR pending) \
              ORDER BY view_name, version",
             &[&slot],
         )
@@ -213,8 +210,7 @@ pub async fn mark_live(client: &impl GenericClient, slot: &str) -> Result<u64, C
     client
         .execute(
             "UPDATE summa.versions SET state = 'live', updated_at = now() \
-             WHERE slot_name = $1 AND state = 'catching_up' AND to_regclass(quote_ident(table_schema) \
-                 || '.' || quote_ident(table_name || '__pending')) IS NULL",
+             WHERE slot_name = $1 AND state = 'catching_up' AND NOT pending",
             &[&slot],
         )
         .await
@@ -235,7 +231,8 @@ pub async fn mark_drained(
         .ctx(|| format!("dropping the pending table of {}", record.label()))?;
     client
         .execute(
-            "UPDATE summa.versions SET state = 'live', updated_at = now() WHERE view_name = $1 AND version = $2",
+            "UPDATE summa.versions SET state = 'live', pending = false, updated_at = now() \
+             WHERE view_name = $1 AND version = $2",
             &[&record.view, &record.version],
         )
         .await

@@ -1,6 +1,11 @@
 //! DDL of the `summa` schema. Idempotent; serialized with an advisory lock.
+//!
+//! Only `summa run` and `summa create` install or upgrade the schema (they need its owner);
+//! every other command reads and writes the tables as they are, so a role with SELECT on
+//! `summa.*` can run `summa status` and `summa verify`.
 
-use tokio_postgres::Client;
+use summa_plan::sqlgen::Target;
+use tokio_postgres::{Client, GenericClient};
 
 use crate::error::{CatalogError, DbContext};
 
@@ -38,6 +43,8 @@ CREATE TABLE IF NOT EXISTS summa.versions (
     plan_format int NOT NULL,
     slot_name text REFERENCES summa.streams (slot_name),
     start_lsn pg_lsn,
+    -- The version has a pending table (it joins the shared stream and is not drained yet).
+    pending boolean NOT NULL DEFAULT false,
     error text,
     retired_at timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),
@@ -111,12 +118,80 @@ END $$;
 CREATE UNIQUE INDEX IF NOT EXISTS streams_one_shared ON summa.streams ((true)) WHERE shared;
 "#;
 
-/// Create the `summa` schema and its tables if they do not exist.
+/// Create the `summa` schema and its tables if they do not exist, and upgrade a catalog
+/// created by an older summa. One transaction.
 pub async fn install(client: &Client) -> Result<(), CatalogError> {
-    client
+    let upgraded = match client
         .batch_execute(&format!(
-            "BEGIN; SET LOCAL client_min_messages = warning; SELECT pg_advisory_xact_lock(hashtext('summa.install')); {SCHEMA_SQL} COMMIT;"
+            "BEGIN; SET LOCAL client_min_messages = warning; SELECT pg_advisory_xact_lock(hashtext('summa.install')); {SCHEMA_SQL}"
         ))
         .await
         .ctx(|| "installing the summa schema".into())
+    {
+        Ok(()) => record_pending_tables(client).await,
+        Err(err) => Err(err),
+    };
+    let end = if upgraded.is_ok() {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    };
+    let ended = client
+        .batch_execute(end)
+        .await
+        .ctx(|| "installing the summa schema".into());
+    upgraded.and(ended)
+}
+
+/// Catalogs created before `summa.versions.pending`: add it, set once from the pending
+/// tables that exist (their names come from [`Target::pending`], as everywhere else).
+async fn record_pending_tables(client: &Client) -> Result<(), CatalogError> {
+    let has_column: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'summa.versions'::regclass \
+             AND attname = 'pending' AND NOT attisdropped)",
+            &[],
+        )
+        .await
+        .ctx(|| "reading the catalog's columns".into())?
+        .get(0);
+    if has_column {
+        return Ok(());
+    }
+    client
+        .batch_execute(
+            "ALTER TABLE summa.versions ADD COLUMN pending boolean NOT NULL DEFAULT false",
+        )
+        .await
+        .ctx(|| "adding summa.versions.pending".into())?;
+    let versions = client
+        .query(
+            "SELECT view_name, version, table_schema, table_name FROM summa.versions",
+            &[],
+        )
+        .await
+        .ctx(|| "reading summa.versions".into())?;
+    for row in versions {
+        let (view, version): (String, i32) = (row.get(0), row.get(1));
+        let target = Target::new(row.get::<_, String>(2), row.get::<_, String>(3));
+        client
+            .execute(
+                "UPDATE summa.versions SET pending = to_regclass($3) IS NOT NULL \
+                 WHERE view_name = $1 AND version = $2",
+                &[&view, &version, &target.pending()],
+            )
+            .await
+            .ctx(|| format!("recording the pending table of {view} v{version}"))?;
+    }
+    Ok(())
+}
+
+/// Whether this database has a summa catalog (commands that only read it say so, instead of
+/// creating it).
+pub async fn installed(client: &impl GenericClient) -> Result<bool, CatalogError> {
+    Ok(client
+        .query_one("SELECT to_regclass('summa.versions') IS NOT NULL", &[])
+        .await
+        .ctx(|| "looking for the summa catalog".into())?
+        .get(0))
 }

@@ -1,5 +1,7 @@
 //! `summa status`: every version with its state, lag and table.
 
+use summa_plan::sqlgen::Target;
+use summa_plan::MaintenancePlan;
 use tokio_postgres::GenericClient;
 
 use crate::error::{CatalogError, DbContext};
@@ -24,27 +26,26 @@ pub struct StatusRow {
     pub error: Option<String>,
 }
 
+/// Every version (of `view`, or all), read-only: a role with SELECT on `summa.*` can run it.
+/// A database without a catalog has no versions.
 pub async fn status(
     client: &impl GenericClient,
     view: Option<&str>,
 ) -> Result<Vec<StatusRow>, CatalogError> {
+    if !crate::schema::installed(client).await? {
+        return Ok(Vec::new());
+    }
     let rows = client
         .query(
-            "SELECT v.view_name, v.version, v.state, \
-                    quote_ident(v.table_schema) || '.' || quote_ident(v.table_name), \
+            "SELECT v.view_name, v.version, v.state, v.table_schema, v.table_name, \
                     quote_ident(w.schema_name) || '.' || quote_ident(w.name), \
                     coalesce(w.serving_version = v.version, false), \
                     s.applied_lsn::text, \
                     greatest(pg_current_wal_lsn() - greatest(s.applied_lsn, r.confirmed_flush_lsn), 0)::bigint, \
                     CASE WHEN pg_current_wal_lsn() - greatest(s.applied_lsn, r.confirmed_flush_lsn) <= 0 THEN 0 \
                          ELSE greatest(extract(epoch FROM now() - s.applied_at)::float8, 0) END, \
-                    (SELECT nullif(greatest(c.reltuples, -1), -1)::bigint FROM pg_class c \
-                     WHERE c.oid = to_regclass(quote_ident(v.table_schema) || '.' || quote_ident(v.table_name))), \
                     v.error, \
-                    (SELECT sum(pg_total_relation_size(r))::bigint FROM ( \
-                        SELECT to_regclass(quote_ident(v.table_schema) || '.' || quote_ident(v.table_name)) AS r \
-                        UNION ALL SELECT to_regclass(quote_ident(v.table_schema) || '.' || quote_ident(v.table_name || '__values_' || i)) \
-                        FROM generate_series(0, coalesce(jsonb_array_length(v.plan->'value_tables'), 0) - 1) i) t), \
+                    v.plan, \
                     (SELECT p.progress FROM summa.backfill_progress p \
                      WHERE p.view_name = v.view_name AND p.version = v.version) \
              FROM summa.versions v JOIN summa.views w ON w.name = v.view_name \
@@ -56,22 +57,50 @@ pub async fn status(
         )
         .await
         .ctx(|| "reading status".into())?;
-    Ok(rows
-        .iter()
-        .map(|r| StatusRow {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let target = Target::new(r.get::<_, String>(3), r.get::<_, String>(4));
+        // A plan this summa cannot read still shows, sized without its value tables.
+        let value_tables = MaintenancePlan::from_json(r.get(11))
+            .map(|p| p.value_tables.len())
+            .unwrap_or(0);
+        let (estimated_rows, size_bytes) = table_size(client, &target, value_tables).await?;
+        out.push(StatusRow {
             view: r.get(0),
             version: r.get(1),
             state: r.get(2),
-            table: r.get(3),
-            alias: r.get(4),
-            serving: r.get(5),
-            applied_lsn: r.get(6),
-            lag_bytes: r.get(7),
-            lag_seconds: r.get(8),
-            rows: r.get(9),
+            table: target.table(),
+            alias: r.get(5),
+            serving: r.get(6),
+            applied_lsn: r.get(7),
+            lag_bytes: r.get(8),
+            lag_seconds: r.get(9),
+            rows: estimated_rows,
             error: r.get(10),
-            size_bytes: r.get(11),
+            size_bytes,
             progress: r.get(12),
-        })
-        .collect())
+        });
+    }
+    Ok(out)
+}
+
+/// Estimated rows of the summary table (None until analyzed) and bytes on disk of it and its
+/// value tables with their indexes (None when none exists).
+async fn table_size(
+    client: &impl GenericClient,
+    target: &Target,
+    value_tables: usize,
+) -> Result<(Option<i64>, Option<i64>), CatalogError> {
+    let mut tables = vec![target.table()];
+    tables.extend((0..value_tables).map(|i| target.values(i)));
+    let row = client
+        .query_one(
+            "SELECT (SELECT nullif(greatest(c.reltuples, -1), -1)::bigint FROM pg_class c \
+                     WHERE c.oid = to_regclass(($1::text[])[1])), \
+                    (SELECT sum(pg_total_relation_size(to_regclass(t)))::bigint FROM unnest($1::text[]) t)",
+            &[&tables],
+        )
+        .await
+        .ctx(|| format!("reading the size of {}", target.table()))?;
+    Ok((row.get(0), row.get(1)))
 }

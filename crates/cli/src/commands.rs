@@ -1,4 +1,5 @@
-//! create, run, status, verify, drop.
+//! create, run, status, verify, drop: each parses its arguments, calls the crate that owns
+//! the work, and prints the result.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +10,15 @@ use summa_catalog::{CatalogError, ViewSpec};
 use summa_stream::ConnInfo;
 
 use crate::config::Config;
+
+/// A catalog session whose every statement runs under `statement_budget_ms`.
+pub(crate) async fn connect(
+    conn: &ConnInfo,
+    application_name: &str,
+    config: &Config,
+) -> anyhow::Result<tokio_postgres::Client> {
+    Ok(summa_catalog::connect(conn, application_name, config.statement_budget()).await?)
+}
 
 pub(crate) fn conn_info(url: Option<String>) -> anyhow::Result<ConnInfo> {
     let url = url.ok_or_else(|| {
@@ -116,6 +126,7 @@ pub async fn run(url: Option<String>, config: &Config) -> anyhow::Result<ExitCod
             metrics.clone(),
             conn.clone(),
             config.health_max_lag_seconds,
+            config.statement_budget(),
         )
         .await?;
     }
@@ -153,10 +164,14 @@ pub struct StatusArgs {
     json: bool,
 }
 
-pub async fn status(args: StatusArgs, url: Option<String>) -> anyhow::Result<ExitCode> {
+/// Read-only: a role with SELECT on `summa.*` can run it (no schema DDL here).
+pub async fn status(
+    args: StatusArgs,
+    url: Option<String>,
+    config: &Config,
+) -> anyhow::Result<ExitCode> {
     let conn = conn_info(url)?;
-    let client = conn.connect("summa-status").await?;
-    summa_catalog::install(&client).await?;
+    let client = connect(&conn, "summa-status", config).await?;
     let rows = summa_catalog::status(&client, args.name.as_deref()).await?;
     if args.json {
         let list: Vec<serde_json::Value> = rows
@@ -227,26 +242,28 @@ pub async fn verify(
     config: &Config,
 ) -> anyhow::Result<ExitCode> {
     let conn = conn_info(url)?;
-    let mut client = conn.connect("summa-verify").await?;
-    let row = client
-        .query_opt(
-            "SELECT v.version, v.plan, v.table_schema, v.table_name \
-             FROM summa.versions v JOIN summa.views w ON w.name = v.view_name \
-             WHERE v.view_name = $1 AND v.version = coalesce($2, w.serving_version)",
-            &[&args.name, &args.version],
+    let mut client = connect(&conn, "summa-verify", config).await?;
+    let checked = summa_catalog::find_version(&client, &args.name, args.version).await?;
+    let version = checked.version;
+    let report = if args.exact {
+        let mut opts = config.create_options();
+        opts.show_progress = true;
+        summa_catalog::verify_exact(
+            &conn,
+            &mut client,
+            &checked,
+            &opts,
+            config.verify_chunk_groups,
+            async |client: &tokio_postgres::Client, fresh: i32| {
+                crate::lifecycle::catch_up(&conn, client, config, &args.name, fresh, 600).await
+            },
         )
         .await?
-        .ok_or_else(|| anyhow!("no such view or version: {}", args.name))?;
-    let version: i32 = row.get(0);
-    let plan = summa_plan::MaintenancePlan::from_json(row.get(1))?;
-    let table = summa_plan::sqlgen::Target::new(row.get::<_, String>(2), row.get::<_, String>(3));
-    let report = if args.exact {
-        crate::lifecycle::verify_exact(&conn, &mut client, config, &args.name, version).await?
     } else {
         summa_catalog::verify_version_in_chunks(
             &mut client,
-            &plan,
-            &table,
+            &checked.plan,
+            &checked.target,
             config.verify_chunk_groups,
         )
         .await?
@@ -280,9 +297,13 @@ pub struct DropArgs {
     version: Option<i32>,
 }
 
-pub async fn drop(args: DropArgs, url: Option<String>) -> anyhow::Result<ExitCode> {
+pub async fn drop(
+    args: DropArgs,
+    url: Option<String>,
+    config: &Config,
+) -> anyhow::Result<ExitCode> {
     let conn = conn_info(url)?;
-    let mut client = conn.connect("summa-drop").await?;
+    let mut client = connect(&conn, "summa-drop", config).await?;
     if let Some(version) = args.version {
         summa_catalog::drop_version(&mut client, &args.name, version).await?;
         println!("dropped {} v{version}", args.name);

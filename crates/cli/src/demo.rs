@@ -40,7 +40,6 @@ pub async fn run(args: DemoArgs, url: Option<String>, config: &Config) -> anyhow
     let (conn, _private) = database_or_private(url).await?;
     let mut client = conn.connect("summa-demo").await?;
     check_wal_level(&client).await?;
-    summa_catalog::install(&client).await?;
     for (name, _) in VIEWS {
         summa_catalog::drop_view(&mut client, name).await?;
     }
@@ -144,9 +143,10 @@ pub async fn run(args: DemoArgs, url: Option<String>, config: &Config) -> anyhow
     println!("  caught up in {} ms", waited.elapsed().as_millis());
 
     let mut all_equal = true;
+    summa_catalog::set_statement_budget(&client, config.statement_budget()).await?;
     for c in &created {
-        let (plan, table) = load_plan(&client, &c.view, c.version).await?;
-        let report = summa_catalog::verify_version(&mut client, &plan, &table).await?;
+        let v = summa_catalog::find_version(&client, &c.view, Some(c.version)).await?;
+        let report = summa_catalog::verify_version(&mut client, &v.plan, &v.target).await?;
         if report.is_equal() {
             println!("verify {}: equal to its SELECT ✓", c.view);
         } else {
@@ -223,20 +223,12 @@ pub(crate) async fn lag(
     Ok((bytes, ms))
 }
 
+/// The plan and table of `view` `version` (for the bench's verification).
 pub(crate) async fn load_plan(
     client: &tokio_postgres::Client,
     view: &str,
     version: i32,
 ) -> anyhow::Result<(summa_plan::MaintenancePlan, summa_plan::sqlgen::Target)> {
-    let row = client
-        .query_one(
-            "SELECT plan, table_schema, table_name FROM summa.versions \
-             WHERE view_name = $1 AND version = $2",
-            &[&view, &version],
-        )
-        .await?;
-    Ok((
-        summa_plan::MaintenancePlan::from_json(row.get(0))?,
-        summa_plan::sqlgen::Target::new(row.get::<_, String>(1), row.get::<_, String>(2)),
-    ))
+    let v = summa_catalog::find_version(client, view, Some(version)).await?;
+    Ok((v.plan, v.target))
 }

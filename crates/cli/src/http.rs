@@ -19,6 +19,8 @@ struct State {
     conn: ConnInfo,
     client: Mutex<Option<tokio_postgres::Client>>,
     max_lag_seconds: f64,
+    /// `statement_budget_ms`: the catalog reads of a scrape are bounded like every statement.
+    budget: Duration,
 }
 
 /// Bind `address` and serve until the process ends. Binding errors are returned at once (a
@@ -28,6 +30,7 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     conn: ConnInfo,
     max_lag_seconds: f64,
+    budget: Duration,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(address)
         .await
@@ -38,6 +41,7 @@ pub async fn serve(
         conn,
         client: Mutex::new(None),
         max_lag_seconds,
+        budget,
     });
     tokio::spawn(async move {
         loop {
@@ -106,7 +110,7 @@ async fn with_client<T>(
 ) -> anyhow::Result<T> {
     let mut guard = state.client.lock().await;
     if guard.as_ref().is_none_or(|c| c.is_closed()) {
-        *guard = Some(state.conn.connect("summa-metrics").await?);
+        *guard = Some(summa_catalog::connect(&state.conn, "summa-metrics", state.budget).await?);
     }
     let client = guard.as_ref().expect("connected above");
     let result = f(client).await;
@@ -116,32 +120,15 @@ async fn with_client<T>(
     result
 }
 
-/// One slot's retained WAL and status.
-struct SlotRow {
-    slot: String,
-    retained_bytes: Option<i64>,
-    wal_status: String,
-}
-
 async fn read_catalog(
     state: &State,
-) -> anyhow::Result<(Vec<summa_catalog::StatusRow>, Vec<SlotRow>)> {
+) -> anyhow::Result<(
+    Vec<summa_catalog::StatusRow>,
+    Vec<summa_catalog::SlotRetention>,
+)> {
     with_client(state, async |client| {
         let versions = summa_catalog::status(client, None).await?;
-        let slots = client
-            .query(
-                "SELECT s.slot_name, (pg_current_wal_lsn() - r.restart_lsn)::bigint, coalesce(r.wal_status, 'missing') \
-                 FROM summa.streams s LEFT JOIN pg_replication_slots r ON r.slot_name = s.slot_name ORDER BY 1",
-                &[],
-            )
-            .await?
-            .iter()
-            .map(|r| SlotRow {
-                slot: r.get(0),
-                retained_bytes: r.get(1),
-                wal_status: r.get(2),
-            })
-            .collect();
+        let slots = summa_catalog::slot_retention(client).await?;
         Ok((versions, slots))
     })
     .await

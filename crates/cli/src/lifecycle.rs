@@ -1,14 +1,18 @@
-//! promote, retire, gc, rebuild: a view's versions over time (docs/versioning.md).
+//! promote, retire, gc, rebuild: a view's versions over time (docs/versioning.md). The
+//! workflows live in summa-catalog; here they are sequenced, with an applier where a new
+//! version must catch up.
+//!
+//! None of these installs or upgrades the catalog (`summa run` and `summa create` do): they
+//! need write access to `summa.*`, not its ownership.
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::bail;
-use summa_catalog::ViewSpec;
 use tokio_postgres::Client;
 
-use crate::commands::conn_info;
+use crate::commands::{conn_info, connect};
 use crate::config::Config;
 
 #[derive(clap::Args, Debug)]
@@ -25,8 +29,7 @@ pub async fn promote(
     config: &Config,
 ) -> anyhow::Result<ExitCode> {
     let conn = conn_info(url)?;
-    let mut client = conn.connect("summa-promote").await?;
-    summa_catalog::install(&client).await?;
+    let mut client = connect(&conn, "summa-promote", config).await?;
     let p = summa_catalog::promote(&mut client, &args.name, args.version, config.lock_timeout())
         .await?;
     println!(
@@ -59,8 +62,7 @@ pub async fn retire(
     config: &Config,
 ) -> anyhow::Result<ExitCode> {
     let conn = conn_info(url)?;
-    let mut client = conn.connect("summa-retire").await?;
-    summa_catalog::install(&client).await?;
+    let mut client = connect(&conn, "summa-retire", config).await?;
     summa_catalog::retire(&mut client, &args.name, args.version).await?;
     println!(
         "{} v{} retired: no longer maintained; dropped by `summa gc` after {} h (or now with `summa drop {} --version {}`)",
@@ -75,8 +77,7 @@ pub async fn retire(
 
 pub async fn gc(url: Option<String>, config: &Config) -> anyhow::Result<ExitCode> {
     let conn = conn_info(url)?;
-    let mut client = conn.connect("summa-gc").await?;
-    summa_catalog::install(&client).await?;
+    let mut client = connect(&conn, "summa-gc", config).await?;
     let dropped = summa_catalog::gc(&mut client, config.retention()).await?;
     if dropped.is_empty() {
         println!(
@@ -111,31 +112,10 @@ pub async fn rebuild(
     config: &Config,
 ) -> anyhow::Result<ExitCode> {
     let conn = conn_info(url)?;
-    let mut client = conn.connect("summa-rebuild").await?;
-    summa_catalog::install(&client).await?;
-    let sql: String = client
-        .query_opt(
-            "SELECT v.sql FROM summa.versions v JOIN summa.views w ON w.name = v.view_name \
-             WHERE v.view_name = $1 AND v.version = coalesce($2, w.serving_version, \
-                 (SELECT max(version) FROM summa.versions WHERE view_name = $1))",
-            &[&args.name, &args.version],
-        )
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no such view or version: {}", args.name))?
-        .get(0);
+    let mut client = connect(&conn, "summa-rebuild", config).await?;
     let mut opts = config.create_options();
     opts.show_progress = true;
-    let created = summa_catalog::create_views(
-        &conn,
-        &mut client,
-        &[ViewSpec {
-            name: args.name.clone(),
-            sql,
-        }],
-        &opts,
-    )
-    .await?;
-    let c = &created[0];
+    let c = &summa_catalog::rebuild(&conn, &mut client, &args.name, args.version, &opts).await?;
     println!(
         "rebuilt {} as v{}: table {}, backfilled in {:.1}s",
         c.view,
@@ -186,7 +166,7 @@ pub async fn rebuild(
 /// Wait until `view` v`version` is live, applying here when no sidecar runs (with one running,
 /// this applier stands by on the lease and the sidecar does the work). False on timeout or
 /// when the version broke.
-async fn catch_up(
+pub(crate) async fn catch_up(
     conn: &summa_stream::ConnInfo,
     client: &Client,
     config: &Config,
@@ -202,89 +182,9 @@ async fn catch_up(
         metrics,
         rx,
     ));
-    let started = Instant::now();
-    let live = loop {
-        let state: String = client
-            .query_one(
-                "SELECT state FROM summa.versions WHERE view_name = $1 AND version = $2",
-                &[&view, &version],
-            )
-            .await?
-            .get(0);
-        match state.as_str() {
-            "live" => break true,
-            "broken" => break false,
-            _ if started.elapsed() > Duration::from_secs(timeout_secs) => break false,
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    };
+    let live =
+        summa_catalog::wait_live(client, view, version, Duration::from_secs(timeout_secs)).await;
     let _ = stop.send(true);
     applier.await??;
-    Ok(live)
-}
-
-/// `summa verify --exact`: build a fresh version of the same SELECT on the shared stream, let
-/// it catch up, compare the two in one snapshot (both at the same applied position, so writers
-/// running meanwhile cannot cause a difference), and drop the fresh one.
-pub async fn verify_exact(
-    conn: &summa_stream::ConnInfo,
-    client: &mut Client,
-    config: &Config,
-    view: &str,
-    version: i32,
-) -> anyhow::Result<summa_catalog::VerifyReport> {
-    let row = client
-        .query_one(
-            "SELECT sql, plan, table_schema, table_name, slot_name FROM summa.versions \
-             WHERE view_name = $1 AND version = $2",
-            &[&view, &version],
-        )
-        .await?;
-    let plan = summa_plan::MaintenancePlan::from_json(row.get(1))?;
-    let checked = summa_plan::sqlgen::Target::new(row.get::<_, String>(2), row.get::<_, String>(3));
-    let slot: Option<String> = row.get(4);
-    let mut opts = config.create_options();
-    opts.show_progress = true;
-    let created = summa_catalog::create_views(
-        conn,
-        client,
-        &[ViewSpec {
-            name: view.to_string(),
-            sql: row.get(0),
-        }],
-        &opts,
-    )
-    .await?;
-    let fresh = &created[0];
-    let fresh_target: Option<(String, String)> = client
-        .query_opt(
-            "SELECT table_schema, table_name FROM summa.versions WHERE view_name = $1 AND version = $2",
-            &[&view, &fresh.version],
-        )
-        .await?
-        .map(|r| (r.get(0), r.get(1)));
-    let result = async {
-        if Some(&fresh.slot) != slot.as_ref() {
-            bail!(
-                "{view} v{version} is on a stream of its own (created before the shared stream): \
-                 compare with `summa verify {view}`, or rebuild it"
-            );
-        }
-        if !catch_up(conn, client, config, view, fresh.version, 600).await? {
-            bail!("the fresh rebuild v{} did not become live", fresh.version);
-        }
-        let (schema, table) = fresh_target.clone().expect("the fresh version exists");
-        let fresh_target = summa_plan::sqlgen::Target::new(schema, table);
-        Ok(summa_catalog::compare_versions(
-            client,
-            &plan,
-            &checked,
-            &fresh_target,
-            config.verify_chunk_groups,
-        )
-        .await?)
-    }
-    .await;
-    summa_catalog::drop_version(client, view, fresh.version).await?;
-    result
+    Ok(live?)
 }

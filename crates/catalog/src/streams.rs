@@ -1,0 +1,131 @@
+//! A stream's progress record (`summa.streams`): which version set its session has loaded,
+//! how far it has applied, and when it last had nothing left to apply. The applier
+//! (`summa-apply`) writes these through the functions here, inside its own transactions: the
+//! applied LSN commits together with the summary rows it covers (invariant 2).
+
+use tokio_postgres::GenericClient;
+
+use crate::error::{CatalogError, DbContext};
+
+/// A session of `slot` has loaded the version set of `generation`: versions waiting to join
+/// the stream may now take their snapshot (see `create_views`), since every change from here
+/// on reaches their pending tables.
+pub async fn record_loaded_generation(
+    client: &impl GenericClient,
+    slot: &str,
+    generation: i64,
+) -> Result<(), CatalogError> {
+    client
+        .execute(
+            "UPDATE summa.streams SET loaded_generation = $2 WHERE slot_name = $1",
+            &[&slot, &generation],
+        )
+        .await
+        .ctx(|| format!("recording the versions loaded for stream {slot}"))?;
+    Ok(())
+}
+
+/// An idle session (nothing received is left to apply) stamps the stream's `applied_at`, so
+/// lag in seconds means "time since the sidecar last had nothing left to apply". Written at
+/// most every 10 s and only while the server's WAL moves past the slot, so an idle database
+/// stays idle.
+pub async fn stamp_idle(client: &impl GenericClient, slot: &str) -> Result<(), CatalogError> {
+    client
+        .execute(
+            "UPDATE summa.streams s SET applied_at = now() WHERE s.slot_name = $1 \
+             AND s.applied_at < now() - interval '10 seconds' AND EXISTS ( \
+               SELECT 1 FROM pg_replication_slots r WHERE r.slot_name = s.slot_name \
+               AND r.confirmed_flush_lsn < pg_current_wal_lsn())",
+            &[&slot],
+        )
+        .await
+        .ctx(|| format!("stamping stream {slot} idle"))?;
+    Ok(())
+}
+
+/// The stream's generation now: a value other than the one a session loaded means its
+/// versions changed (retire, drop, a version joining) and it must reload.
+pub async fn stream_generation(
+    client: &impl GenericClient,
+    slot: &str,
+) -> Result<i64, CatalogError> {
+    Ok(client
+        .query_one(
+            "SELECT generation FROM summa.streams WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await
+        .ctx(|| format!("reading the generation of stream {slot}"))?
+        .get(0))
+}
+
+/// Inside a batch's transaction: the stream has applied every source transaction up to
+/// `lsn` (text form, the last commit's end), committed at `commit_time_micros` (Postgres
+/// epoch, microseconds). Returns the stream's generation, which the caller compares with the
+/// one it loaded before committing.
+pub async fn record_applied(
+    client: &impl GenericClient,
+    slot: &str,
+    lsn: &str,
+    commit_time_micros: i64,
+) -> Result<i64, CatalogError> {
+    Ok(client
+        .query_one(
+            "UPDATE summa.streams SET applied_lsn = $2::text::pg_lsn, \
+             applied_commit_time = '2000-01-01 00:00:00+00'::timestamptz + make_interval(secs => $3::float8 / 1e6), \
+             applied_at = now() WHERE slot_name = $1 RETURNING generation",
+            &[&slot, &lsn, &(commit_time_micros as f64)],
+        )
+        .await
+        .ctx(|| format!("recording the applied position of stream {slot}"))?
+        .get(0))
+}
+
+/// Everything committed before `lsn` (text form) is applied: every stream feeding a
+/// maintained version has confirmed `lsn` or later, and no joining version is still draining
+/// its pending table.
+pub async fn caught_up(client: &impl GenericClient, lsn: &str) -> Result<bool, CatalogError> {
+    let behind: i64 = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE s.confirmed_flush_lsn IS NULL OR s.confirmed_flush_lsn < $1::text::pg_lsn) \
+                + (SELECT count(*) FROM summa.versions v WHERE v.state = 'catching_up' AND v.pending) \
+             FROM summa.streams st LEFT JOIN pg_replication_slots s ON s.slot_name = st.slot_name \
+             WHERE EXISTS (SELECT 1 FROM summa.versions v WHERE v.slot_name = st.slot_name AND v.state IN ('catching_up', 'live'))",
+            &[&lsn],
+        )
+        .await
+        .ctx(|| "reading the streams' positions".into())?
+        .get(0);
+    Ok(behind == 0)
+}
+
+/// One stream's slot: the WAL it keeps on the server.
+#[derive(Debug, Clone)]
+pub struct SlotRetention {
+    pub slot: String,
+    /// The server's WAL position minus the slot's `restart_lsn` (None when the slot is gone).
+    pub retained_bytes: Option<i64>,
+    /// `pg_replication_slots.wal_status`, or `missing` when the slot does not exist.
+    pub wal_status: String,
+}
+
+/// Every stream's slot and the WAL it retains (`/metrics`).
+pub async fn slot_retention(
+    client: &impl GenericClient,
+) -> Result<Vec<SlotRetention>, CatalogError> {
+    Ok(client
+        .query(
+            "SELECT s.slot_name, (pg_current_wal_lsn() - r.restart_lsn)::bigint, coalesce(r.wal_status, 'missing') \
+             FROM summa.streams s LEFT JOIN pg_replication_slots r ON r.slot_name = s.slot_name ORDER BY 1",
+            &[],
+        )
+        .await
+        .ctx(|| "reading the streams' slots".into())?
+        .iter()
+        .map(|r| SlotRetention {
+            slot: r.get(0),
+            retained_bytes: r.get(1),
+            wal_status: r.get(2),
+        })
+        .collect())
+}
