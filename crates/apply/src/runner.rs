@@ -339,7 +339,7 @@ pub async fn wait_applied(
     client: &tokio_postgres::Client,
     lsn: &str,
     timeout: Duration,
-) -> Result<bool, CatalogError> {
+) -> Result<bool, summa_catalog::CatalogError> {
     let started = Instant::now();
     loop {
         if summa_catalog::caught_up(client, lsn).await? {

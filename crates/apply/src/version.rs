@@ -276,10 +276,12 @@ impl VersionRuntime {
                     // Unchanged TOAST: the value is the old tuple's, never NULL.
                     Some(Datum::UnchangedToast) => match fallback.and_then(|f| f.get(i)) {
                         Some(d @ (Datum::Text(_) | Datum::Null)) => d,
-                        _ => return Err(format!(
+                        _ => {
+                            return Err(format!(
                             "an unchanged TOAST value of column {} arrived without its old value",
                             col.name
-                        )),
+                        ))
+                        }
                     },
                     Some(d) => d,
                 };

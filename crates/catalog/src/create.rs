@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use summa_plan::ident::{qualified, quote_ident, quote_literal};
 use summa_plan::sqlgen::{self, Target};
 use summa_plan::{plan_view, MaintenancePlan, PinnedSettings, SourceTable};
-use summa_stream::{create_slot_with_snapshot, ConnInfo};
+use summa_stream::{create_slot_with_snapshot, ConnInfo, RetryClass};
 use tokio_postgres::Client;
 
 use crate::error::{db_message, CatalogError, DbContext};
@@ -628,6 +628,9 @@ async fn analyze_new_tables(client: &Client, pending: &[Pending], opts: &CreateO
     }
 }
 
+/// Attempts at a backfill range that fails with a transient error other than the budget.
+const BACKFILL_RETRIES: u32 = 3;
+
 /// Backfill one version in block ranges; returns the number of chunk statements run.
 async fn backfill_one(
     tx: &tokio_postgres::Transaction<'_>,
@@ -665,6 +668,7 @@ async fn backfill_one(
     let mut chunk: i64 = 1024;
     let mut start: i64 = 0;
     let mut statements = 0;
+    let mut retries = 0;
     loop {
         let last = start + chunk >= blocks;
         let began = Instant::now();
@@ -684,10 +688,8 @@ async fn backfill_one(
                     .ctx(|| format!("{label}: savepoint"))?;
                 summa_failpoint::hit("catalog.backfill.chunk");
             }
-            Err(err)
-                if err.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
-                    && chunk > 1 =>
-            {
+            // The statement hit the budget: the range was too big, halve it.
+            Err(err) if summa_stream::retry::is_statement_timeout(&err) && chunk > 1 => {
                 tx.batch_execute("ROLLBACK TO SAVEPOINT summa_chunk")
                     .await
                     .ctx(|| format!("{label}: savepoint"))?;
@@ -695,16 +697,35 @@ async fn backfill_one(
                 tracing::warn!(view = %label, chunk, "backfill chunk hit the statement budget; halving");
                 continue;
             }
+            // Another transient error (a lock wait, a deadlock): the same range again, a few times.
+            Err(err)
+                if RetryClass::of_db(&err) == Some(RetryClass::Transient)
+                    && !summa_stream::retry::is_statement_timeout(&err)
+                    && retries < BACKFILL_RETRIES =>
+            {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT summa_chunk")
+                    .await
+                    .ctx(|| format!("{label}: savepoint"))?;
+                retries += 1;
+                tracing::warn!(view = %label, attempt = retries, error = %db_message(&err), "backfill chunk failed; retrying it");
+                tokio::time::sleep(Duration::from_millis(100 << retries)).await;
+                continue;
+            }
             Err(err) => {
+                let class = match RetryClass::of_db(&err) {
+                    Some(RetryClass::Definite) => "",
+                    _ => " (kept failing; try again later)",
+                };
                 return Err(CatalogError::Invalid {
                     view: label,
                     message: format!(
-                        "backfill of blocks from {start} failed: {}",
+                        "backfill of blocks from {start} failed{class}: {}",
                         db_message(&err)
                     ),
-                })
+                });
             }
         }
+        retries = 0;
         if last {
             break;
         }

@@ -43,9 +43,8 @@ pub use preflight::{check_free_slot, check_server};
 pub use reap::reap_abandoned;
 pub use rebuild::{rebuild, verify_exact};
 pub use records::{
-    list_streams, mark_broken, mark_drained, mark_live, mark_stream_lost, record_applied,
-    record_loaded_generation, stamp_idle, stream_generation, stream_versions, StreamRecord,
-    VersionRecord, VersionState,
+    list_streams, mark_broken, mark_drained, mark_live, mark_stream_lost, stream_versions,
+    StreamRecord, VersionRecord, VersionState,
 };
 pub use schema::{install, installed};
 pub use status::{status, StatusRow};
