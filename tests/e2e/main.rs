@@ -12,6 +12,7 @@ mod bench;
 mod corpus;
 mod crash;
 mod ddl;
+mod edges;
 mod extremes;
 mod faults;
 mod ops;
