@@ -49,3 +49,37 @@ fn docs_hold_no_merge_conflict_markers() {
     assert!(!conflict_markers("a\n=======\nb").is_empty());
     assert!(conflict_markers("a\n========\n| = |").is_empty());
 }
+
+/// A local port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// `summa run` against `url`, stderr a pipe; it logs its start, fails to connect and exits.
+fn run_unreachable(url: &str) -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_summa"))
+        .arg("run")
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run summa");
+    assert!(!out.status.success(), "summa run reached a closed port?");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let url = format!("postgres://summa@127.0.0.1:{}/app", closed_port());
+    let (out, err) = run_unreachable(&url);
+    assert!(err.contains("summa sidecar starting"), "no log line:\n{err}");
+    assert!(
+        !out.contains('\x1b') && !err.contains('\x1b'),
+        "ANSI escape codes in piped output:\n{err:?}"
+    );
+}

@@ -69,13 +69,19 @@ enum Command {
     Setup(setup::SetupArgs),
 }
 
+/// Logs go to stderr; colour codes only when it is a terminal (a log file or a pipe into a
+/// collector gets plain text) and `NO_COLOR` is unset.
 fn init_logging(filter: Option<&str>, default: &str, json: bool) {
+    use std::io::IsTerminal;
     let filter = filter
         .map(str::to_string)
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| default.to_string());
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
