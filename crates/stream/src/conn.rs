@@ -10,6 +10,7 @@ use pgwire_replication::{Lsn, ReplicationConfig};
 use tokio_postgres::config::Host;
 use tokio_postgres::Client;
 
+use crate::names::{check_slot_name, publication_ident, slot_ident};
 use crate::sslparams::{take_ssl_params, SslMode};
 use crate::tls::Tls;
 
@@ -147,13 +148,14 @@ impl ConnInfo {
             .map(|p| String::from_utf8_lossy(p).into_owned())
             .unwrap_or_default();
         let host = self.host();
+        // `pgwire-replication` pastes both names into START_REPLICATION as given.
         ReplicationConfig::new(
             host.clone(),
             self.user(),
             password,
             self.database(),
-            slot,
-            publication,
+            slot_ident(slot),
+            publication_ident(publication),
         )
         .with_port(self.port())
         .with_tls(self.tls.replication(&host))
@@ -163,6 +165,26 @@ impl ConnInfo {
         .with_status_interval(Duration::from_secs(1))
         .with_wakeup_interval(Duration::from_secs(1))
         .with_buffer_size(4096)
-        .with_application_name(format!("summa:{slot}"))
+        .with_application_name(match check_slot_name(slot) {
+            Ok(()) => format!("summa:{slot}"),
+            Err(_) => "summa".to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replication_commands_get_quoted_names() {
+        let conn = ConnInfo::parse("postgres://u@h/db").unwrap();
+        let cfg = conn.replication("summa_1_2", "My Pub", Lsn(0));
+        assert_eq!(cfg.slot, "\"summa_1_2\"");
+        assert_eq!(cfg.publication.names(), ["\"My Pub\""]);
+        assert_eq!(cfg.application_name.as_deref(), Some("summa:summa_1_2"));
+        let hostile = conn.replication("s LOGICAL 0/0; x\n", "p", Lsn(0));
+        assert_eq!(hostile.slot, "\"s LOGICAL 0/0; x\n\"");
+        assert_eq!(hostile.application_name.as_deref(), Some("summa"));
     }
 }

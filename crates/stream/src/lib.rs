@@ -5,12 +5,14 @@
 //! only makes connections and turns bytes into [`pgoutput::Message`]s.
 
 mod conn;
+mod names;
 pub mod pgoutput;
 mod slot;
 mod sslparams;
 mod tls;
 
 pub use conn::{ConnError, ConnInfo};
+pub use names::{check_slot_name, InvalidSlotName};
 pub use pgwire_replication::{Lsn, PgWireError, ReplicationClient, ReplicationEvent};
 pub use slot::{create_slot_with_snapshot, ExportedSlot};
 pub use sslparams::SslMode;
