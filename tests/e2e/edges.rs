@@ -77,7 +77,10 @@ fn run_unreachable(url: &str) -> (String, String) {
 fn logs_to_a_pipe_carry_no_colour_codes() {
     let url = format!("postgres://summa@127.0.0.1:{}/app", closed_port());
     let (out, err) = run_unreachable(&url);
-    assert!(err.contains("summa sidecar starting"), "no log line:\n{err}");
+    assert!(
+        err.contains("summa sidecar starting"),
+        "no log line:\n{err}"
+    );
     assert!(
         !out.contains('\x1b') && !err.contains('\x1b'),
         "ANSI escape codes in piped output:\n{err:?}"
