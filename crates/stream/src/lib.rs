@@ -7,6 +7,7 @@
 mod conn;
 mod names;
 pub mod pgoutput;
+mod secret;
 mod slot;
 mod sslparams;
 mod tls;
