@@ -20,6 +20,6 @@ mod runner;
 mod session;
 mod version;
 
-pub use config::{ApplyConfig, TruncatePolicy};
+pub use config::{tunables, ApplyConfig, TruncatePolicy};
 pub use metrics::Metrics;
 pub use runner::{run, wait_applied, RunError};

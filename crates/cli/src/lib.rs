@@ -8,6 +8,7 @@ mod demo;
 mod http;
 mod lifecycle;
 mod setup;
+mod tunables;
 pub mod workload;
 
 use std::path::PathBuf;
@@ -63,7 +64,7 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Lint migrations for materialized-view changes that break readers (docs/lint.md).
     Lint(summa_lint::LintArgs),
-    /// Print the configuration keys with their defaults.
+    /// Print every summa.toml key with its default, as a commented summa.toml.
     Config,
     /// Print the role, grants and publication a DBA runs for least-privilege operation.
     Setup(setup::SetupArgs),
@@ -136,7 +137,7 @@ pub fn main() -> ExitCode {
             Command::Lint(_) => unreachable!("handled before the runtime starts"),
             Command::Setup(args) => setup::setup(args, url, &config),
             Command::Config => {
-                print!("{}", config::DEFAULTS_TOML);
+                print!("{}", tunables::defaults_toml());
                 Ok(ExitCode::SUCCESS)
             }
         }
