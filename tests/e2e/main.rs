@@ -13,6 +13,7 @@ mod catalog_api;
 mod corpus;
 mod crash;
 mod ddl;
+mod edges;
 mod extremes;
 mod faults;
 mod golden;

@@ -21,7 +21,7 @@ mod runner;
 mod session;
 mod version;
 
-pub use config::{ApplyConfig, TruncatePolicy};
+pub use config::{tunables, ApplyConfig, TruncatePolicy};
 pub use error::{RunError, VersionError};
 pub use metrics::Metrics;
 pub use runner::{run, wait_applied};

@@ -1,56 +1,42 @@
-//! `summa.toml`: every tunable, its default and its meaning, defined once here
-//! (docs/configuration.md lists the same table; `summa config --defaults` prints it).
+//! `summa.toml`: loading and checking it. Every key's default, unit and meaning is defined
+//! once in [`crate::tunables`] (the applier's keys in [`summa_apply::tunables`]); `summa config`
+//! prints them and docs/configuration.md's table is generated from them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use summa_apply::tunables as apply;
 
-#[derive(Debug, Clone, Deserialize)]
+use crate::tunables::*;
+
+/// The top-level keys; each field is the tunable of the same name in [`crate::tunables::ALL`].
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Target database URL; overridden by --database-url / DATABASE_URL.
     pub database_url: Option<String>,
-    /// Schema of summary tables and alias views.
     pub schema: String,
-    /// Versioned table name: `{name}`, `{version}` (or `{n}`), and the creation date's
-    /// `{yyyy}`, `{mm}`, `{dd}` (UTC) are replaced.
     pub table_pattern: String,
-    /// Retired versions are dropped (by `summa gc`, also run by the sidecar) this many hours
-    /// after `summa retire`.
     pub retention_hours: u64,
-    /// `lock_timeout` of `summa promote`'s transaction, in milliseconds.
     pub promote_lock_timeout_ms: u64,
-    /// Groups `summa verify` compares per statement (key ranges).
     pub verify_chunk_groups: i64,
-    /// Longest any statement summa issues may run (statement_timeout), in milliseconds.
     pub statement_budget_ms: u64,
-    /// `text` or `json`.
     pub log_format: String,
-    /// A publication a DBA created (`summa setup --print`); unset: summa creates its own per
-    /// stream (which needs ownership of the source tables).
     pub publication: Option<String>,
-    /// `host:port` where `summa run` serves `/metrics` and `/health`; unset: no endpoint.
     pub metrics_address: Option<String>,
-    /// `/health` reports not ready when a live version lags more than this many seconds.
     pub health_max_lag_seconds: f64,
     pub apply: ApplySection,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The `[apply]` keys (`apply.*` in [`crate::tunables::ALL`]).
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApplySection {
-    /// Close a batch after this many source changes (at a transaction boundary).
     pub max_batch_changes: usize,
-    /// Close a batch at the first transaction boundary after this many milliseconds.
     pub max_batch_delay_ms: u64,
-    /// Signed rows per view buffered in memory before a chunk is shipped to Postgres.
     pub chunk_rows: usize,
-    /// `reset` (empty the summary at the TRUNCATE's position; it stays live) or `break`.
     pub on_truncate: summa_apply::TruncatePolicy,
-    /// Attempts at a batch failing with a timeout, lock or deadlock error in one version before
-    /// that version is marked broken.
     pub max_attempts: u32,
 }
 
@@ -58,16 +44,16 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             database_url: None,
-            schema: "public".into(),
-            table_pattern: "{name}__v{version}".into(),
-            retention_hours: 24,
-            promote_lock_timeout_ms: 2_000,
-            verify_chunk_groups: summa_catalog::DEFAULT_CHUNK_GROUPS,
-            statement_budget_ms: 30_000,
-            log_format: "text".into(),
+            schema: SCHEMA.text().into(),
+            table_pattern: TABLE_PATTERN.text().into(),
+            retention_hours: apply::RETENTION_HOURS.int(),
+            promote_lock_timeout_ms: PROMOTE_LOCK_TIMEOUT_MS.int(),
+            verify_chunk_groups: VERIFY_CHUNK_GROUPS.int() as i64,
+            statement_budget_ms: apply::STATEMENT_BUDGET_MS.int(),
+            log_format: LOG_FORMAT.text().into(),
             publication: None,
             metrics_address: None,
-            health_max_lag_seconds: 60.0,
+            health_max_lag_seconds: HEALTH_MAX_LAG_SECONDS.float(),
             apply: ApplySection::default(),
         }
     }
@@ -85,27 +71,6 @@ impl Default for ApplySection {
         }
     }
 }
-
-/// Every key with its default, for docs and `summa config --defaults`.
-pub const DEFAULTS_TOML: &str = r#"# database_url = "postgres://summa@localhost/app"   # or DATABASE_URL
-schema = "public"                  # schema of summary tables and alias views
-table_pattern = "{name}__v{version}"  # versioned table name; also {n}, {yyyy}, {mm}, {dd}
-retention_hours = 24               # retired versions are dropped this long after `summa retire`
-promote_lock_timeout_ms = 2000     # lock_timeout of the alias switch in `summa promote`
-verify_chunk_groups = 50000        # groups `summa verify` compares per statement
-statement_budget_ms = 30000        # statement_timeout of every statement summa runs
-log_format = "text"                # text | json
-# publication = "summa"            # a DBA's publication (`summa setup --print`); unset: summa owns one
-# metrics_address = "127.0.0.1:9187"  # `summa run` serves /metrics and /health here (unset: off)
-health_max_lag_seconds = 60        # /health is not ready while a live version lags more
-
-[apply]
-max_batch_changes = 50000          # close a batch after this many source changes
-max_batch_delay_ms = 200           # ... or this long after it opened (at a commit)
-chunk_rows = 20000                 # signed rows per view held in memory before shipping
-on_truncate = "reset"              # reset: empty the summary at the TRUNCATE | break: mark broken
-max_attempts = 5                   # a batch failing on timeouts/locks in one version: tries before broken
-"#;
 
 impl Config {
     /// Read `path`, or `./summa.toml` when it exists, or the defaults.
@@ -222,21 +187,64 @@ impl Config {
 mod tests {
     use super::*;
 
+    use summa_apply::tunables::{DefaultValue, Tunable};
+
+    /// `table` flattened to `section.key` → value.
+    fn flatten(table: &toml::Table) -> Vec<(String, toml::Value)> {
+        let mut out = Vec::new();
+        for (key, value) in table {
+            match value {
+                toml::Value::Table(inner) => {
+                    for (k, v) in flatten(inner) {
+                        out.push((format!("{key}.{k}"), v));
+                    }
+                }
+                v => out.push((key.clone(), v.clone())),
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    fn parse_value(text: &str) -> toml::Value {
+        let table: toml::Table = toml::from_str(&format!("v = {text}")).unwrap();
+        table["v"].clone()
+    }
+
     #[test]
-    fn defaults_document_every_key() {
-        let from_doc: Config = toml::from_str(DEFAULTS_TOML).unwrap();
-        let d = Config::default();
-        assert_eq!(from_doc.schema, d.schema);
-        assert_eq!(from_doc.table_pattern, d.table_pattern);
-        assert_eq!(from_doc.statement_budget_ms, d.statement_budget_ms);
-        assert_eq!(from_doc.apply.max_batch_changes, d.apply.max_batch_changes);
+    fn every_key_has_its_tunable_default() {
+        let defaults = flatten(&toml::Table::try_from(Config::default()).unwrap());
+        let set: Vec<&Tunable> = ALL
+            .iter()
+            .filter(|t| !matches!(t.default, DefaultValue::Unset { .. }))
+            .collect();
+        // Every key Config has by default is a tunable with that default …
+        assert_eq!(defaults.len(), set.len(), "{defaults:?}");
+        for (key, value) in &defaults {
+            let t = set
+                .iter()
+                .find(|t| t.key == key)
+                .unwrap_or_else(|| panic!("{key} is not in tunables::ALL"));
+            assert_eq!(*value, parse_value(&toml_value(t.default)), "{key}");
+        }
+        // … the unset ones are keys too, and `summa config` reads back as the defaults.
+        for t in ALL {
+            if let DefaultValue::Unset { example } = t.default {
+                let (section, name) = t.key.split_once('.').unwrap_or(("", t.key));
+                let text = if section.is_empty() {
+                    format!("{name} = {example}")
+                } else {
+                    format!("[{section}]\n{name} = {example}")
+                };
+                toml::from_str::<Config>(&text).unwrap_or_else(|e| panic!("{}: {e}", t.key));
+            }
+        }
+        let printed: Config = toml::from_str(&defaults_toml()).unwrap();
+        assert_eq!(flatten(&toml::Table::try_from(printed).unwrap()), defaults);
         assert_eq!(
-            from_doc.apply.max_batch_delay_ms,
-            d.apply.max_batch_delay_ms
+            Config::default().apply_config().poll_interval,
+            summa_apply::ApplyConfig::default().poll_interval
         );
-        assert_eq!(from_doc.apply.chunk_rows, d.apply.chunk_rows);
-        assert_eq!(from_doc.apply.on_truncate, d.apply.on_truncate);
-        assert_eq!(from_doc.apply.max_attempts, d.apply.max_attempts);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod demo;
 mod http;
 mod lifecycle;
 mod setup;
+mod tunables;
 pub mod workload;
 
 use std::path::PathBuf;
@@ -63,19 +64,25 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Lint migrations for materialized-view changes that break readers (docs/lint.md).
     Lint(summa_lint::LintArgs),
-    /// Print the configuration keys with their defaults.
+    /// Print every summa.toml key with its default, as a commented summa.toml.
     Config,
     /// Print the role, grants and publication a DBA runs for least-privilege operation.
     Setup(setup::SetupArgs),
 }
 
+/// Logs go to stderr; colour codes only when it is a terminal (a log file or a pipe into a
+/// collector gets plain text) and `NO_COLOR` is unset.
 fn init_logging(filter: Option<&str>, default: &str, json: bool) {
+    use std::io::IsTerminal;
     let filter = filter
         .map(str::to_string)
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| default.to_string());
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -130,7 +137,7 @@ pub fn main() -> ExitCode {
             Command::Lint(_) => unreachable!("handled before the runtime starts"),
             Command::Setup(args) => setup::setup(args, url, &config),
             Command::Config => {
-                print!("{}", config::DEFAULTS_TOML);
+                print!("{}", tunables::defaults_toml());
                 Ok(ExitCode::SUCCESS)
             }
         }

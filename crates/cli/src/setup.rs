@@ -27,6 +27,31 @@ pub struct SetupArgs {
     publication: String,
 }
 
+/// A name the script uses: Postgres keeps at most 63 bytes of it (a longer one would be cut
+/// silently), and a control character could end a `--` comment and start a statement. The
+/// error shows the value escaped (`{:?}`), so it is one line whatever the value holds.
+fn check_name(what: &str, name: &str) -> anyhow::Result<()> {
+    if name.is_empty() {
+        bail!("{what} is empty");
+    }
+    if name.chars().any(char::is_control) {
+        bail!("{what} {name:?} contains a control character (newline, tab, …)");
+    }
+    if name.len() > 63 {
+        bail!(
+            "{what} {name:?} is {} bytes long; Postgres names hold at most 63",
+            name.len()
+        );
+    }
+    Ok(())
+}
+
+/// A TOML basic string for a name [`check_name`] accepted (no control characters, so only
+/// `\` and `"` need escaping).
+fn toml_string(name: &str) -> String {
+    format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 /// `schema.table` → (schema, table), `table` → (public, table).
 fn split_table(name: &str) -> anyhow::Result<(String, String)> {
     let parts: Vec<&str> = name.split('.').collect();
@@ -59,19 +84,28 @@ pub fn setup(args: SetupArgs, url: Option<String>, config: &Config) -> anyhow::R
             &config.schema,
             &args.publication,
             &tables
-        )
+        )?
     );
     Ok(ExitCode::SUCCESS)
 }
 
-/// The statements, each identifier quoted; the password is a placeholder for the DBA.
+/// The statements, each identifier quoted and checked ([`check_name`]) first; the password is
+/// a placeholder for the DBA.
 pub fn setup_sql(
     role: &str,
     database: &str,
     schema: &str,
     publication: &str,
     tables: &[(String, String)],
-) -> String {
+) -> anyhow::Result<String> {
+    check_name("--role", role)?;
+    check_name("the database name", database)?;
+    check_name("schema (summa.toml `schema`)", schema)?;
+    check_name("--publication", publication)?;
+    for (s, t) in tables {
+        check_name("--tables: schema", s)?;
+        check_name("--tables: table", t)?;
+    }
     let r = quote_ident(role);
     let qualified: Vec<String> = tables
         .iter()
@@ -82,15 +116,16 @@ pub fn setup_sql(
     schemas.dedup();
     let mut sql = format!(
         "-- summa: least-privilege setup. Review, set the password, run as a superuser.\n\
-         -- Then set `publication = {publication:?}` in summa.toml.\n\
+         -- Then set `publication = {}` in summa.toml.\n\
          CREATE ROLE {r} LOGIN REPLICATION PASSWORD {};\n\
          -- CONNECT; CREATE: summa's catalog schema `summa`; TEMP: the planner checks views in pg_temp.\n\
          GRANT CONNECT, CREATE, TEMP ON DATABASE {} TO {r};\n",
+        toml_string(publication),
         quote_literal("change-me"),
         quote_ident(database)
     );
     sql += &format!(
-        "-- Summary tables and alias views live in schema {schema} (summa.toml `schema`).\n\
+        "-- Summary tables and alias views live in schema {s} (summa.toml `schema`).\n\
          CREATE SCHEMA IF NOT EXISTS {s};\nGRANT USAGE, CREATE ON SCHEMA {s} TO {r};\n",
         s = quote_ident(schema)
     );
@@ -112,7 +147,7 @@ pub fn setup_sql(
     for t in &qualified {
         sql += &format!("ALTER TABLE {t} REPLICA IDENTITY FULL;\n");
     }
-    sql
+    Ok(sql)
 }
 
 #[cfg(test)]
@@ -127,7 +162,8 @@ mod tests {
             "public",
             "summa",
             &[("sales".into(), "Orders".into())],
-        );
+        )
+        .unwrap();
         assert!(
             sql.contains("GRANT SELECT ON \"sales\".\"Orders\" TO \"summa\";"),
             "{sql}"
@@ -135,5 +171,75 @@ mod tests {
         assert!(sql.contains("CREATE PUBLICATION \"summa\" FOR TABLE \"sales\".\"Orders\";"));
         assert!(sql.contains("GRANT USAGE ON SCHEMA \"sales\""));
         assert!(split_table("a.b.c").is_err() && split_table("").is_err());
+    }
+
+    /// Every line of the script is a comment or one of the statements it means to print.
+    fn assert_no_injection(sql: &str) {
+        const STATEMENTS: &[&str] = &[
+            "CREATE ROLE ",
+            "GRANT ",
+            "CREATE SCHEMA ",
+            "CREATE PUBLICATION ",
+            "ALTER TABLE ",
+        ];
+        for line in sql.lines() {
+            assert!(
+                line.starts_with("-- ") || STATEMENTS.iter().any(|s| line.starts_with(s)),
+                "unexpected line {line:?} in\n{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_names_are_refused_or_quoted() {
+        let table = |s: &str, t: &str| vec![(s.to_string(), t.to_string())];
+        // A newline (or any control character) is refused up front, naming the value.
+        let hostile = "x\nDROP TABLE orders; --";
+        for (role, db, schema, publication, tables) in [
+            (hostile, "app", "public", "summa", table("public", "t")),
+            ("summa", hostile, "public", "summa", table("public", "t")),
+            ("summa", "app", hostile, "summa", table("public", "t")),
+            ("summa", "app", "public", hostile, table("public", "t")),
+            ("summa", "app", "public", "summa", table(hostile, "t")),
+            ("summa", "app", "public", "summa", table("public", hostile)),
+            ("summa", "app", "public\r", "summa", table("public", "t")),
+        ] {
+            let err = setup_sql(role, db, schema, publication, &tables)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("control character"), "{err}");
+            assert!(!err.contains('\n') && !err.contains('\r'), "{err}");
+            assert!(
+                err.contains(r#"\nDROP TABLE"#) || err.contains(r#"public\r"#),
+                "{err}"
+            );
+        }
+        // 64 bytes would be cut to 63 by Postgres: refused.
+        let long = "s".repeat(64);
+        let err = setup_sql("summa", "app", &long, "summa", &table("public", "t"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&long) && err.contains("63"), "{err}");
+        assert!(setup_sql("summa", "app", &long[..63], "summa", &table("public", "t")).is_ok());
+        // Quotes and semicolons are legal in names: they stay inside quoted identifiers.
+        let odd = r#"a"b';c"#;
+        let sql = setup_sql(odd, odd, odd, odd, &table(odd, odd)).unwrap();
+        assert_no_injection(&sql);
+        let toml_line = format!("publication = {}", toml_string(r#"a\"b"#));
+        let parsed: toml::Table = toml::from_str(&toml_line).unwrap();
+        assert_eq!(parsed["publication"].as_str(), Some(r#"a\"b"#));
+        assert!(
+            sql.contains(r#"CREATE SCHEMA IF NOT EXISTS "a""b';c";"#),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(r#"live in schema "a""b';c" (summa.toml"#),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(r#"`publication = "a\"b';c"` in summa.toml"#),
+            "{sql}"
+        );
+        assert!(sql.contains(r#"CREATE ROLE "a""b';c" LOGIN"#), "{sql}");
     }
 }

@@ -10,6 +10,8 @@ use pgwire_replication::{Lsn, ReplicationConfig};
 use tokio_postgres::config::Host;
 use tokio_postgres::Client;
 
+use crate::names::{check_slot_name, publication_ident, slot_ident};
+use crate::secret::{check_url_credentials, redact};
 use crate::sslparams::{take_ssl_params, SslMode};
 use crate::tls::Tls;
 
@@ -52,16 +54,29 @@ impl std::fmt::Debug for ConnInfo {
     }
 }
 
+/// tokio-postgres's message and the cause it keeps as the error's source ("invalid value for
+/// option `port`"): the first alone says only "invalid connection string".
+fn with_cause(err: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(err) {
+        Some(cause) => format!("{err}: {cause}"),
+        None => err.to_string(),
+    }
+}
+
 /// Settings every replication session runs with, so values arrive in one text format
 /// whatever the server's defaults (what PostgreSQL's own apply worker does).
 const WALSENDER_OPTIONS: &str =
     "-c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3";
 
 impl ConnInfo {
+    /// Parse a `postgres://` URL or a key=value string. No error quotes the password
+    /// ([`crate::secret`]).
     pub fn parse(url: &str) -> Result<Self, ConnError> {
-        let (rest, ssl) = take_ssl_params(url)?;
+        let mut secrets = check_url_credentials(url)?;
+        let (rest, ssl, more) = take_ssl_params(url)?;
+        secrets.extend(more);
         let mut config = tokio_postgres::Config::from_str(&rest)
-            .map_err(|e| ConnError::BadUrl(e.to_string()))?;
+            .map_err(|e| ConnError::BadUrl(redact(&with_cause(&e), &secrets)))?;
         if config.get_hosts().is_empty() {
             return Err(ConnError::BadUrl("no host given".into()));
         }
@@ -147,13 +162,14 @@ impl ConnInfo {
             .map(|p| String::from_utf8_lossy(p).into_owned())
             .unwrap_or_default();
         let host = self.host();
+        // `pgwire-replication` pastes both names into START_REPLICATION as given.
         ReplicationConfig::new(
             host.clone(),
             self.user(),
             password,
             self.database(),
-            slot,
-            publication,
+            slot_ident(slot),
+            publication_ident(publication),
         )
         .with_port(self.port())
         .with_tls(self.tls.replication(&host))
@@ -163,6 +179,112 @@ impl ConnInfo {
         .with_status_interval(Duration::from_secs(1))
         .with_wakeup_interval(Duration::from_secs(1))
         .with_buffer_size(4096)
-        .with_application_name(format!("summa:{slot}"))
+        .with_application_name(match check_slot_name(slot) {
+            Ok(()) => format!("summa:{slot}"),
+            Err(_) => "summa".to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A password made of every character that trips a URL parser.
+    const PASSWORD: &str = "p@ss:w/rd %40 ?&#=ü✓'\"\\";
+
+    fn encoded(password: &str) -> String {
+        password
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+
+    fn password_of(conn: &ConnInfo) -> String {
+        String::from_utf8(conn.config.get_password().unwrap().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn odd_passwords_parse_and_never_show() {
+        let url = format!(
+            "postgres://summa:{}@db.internal:6543/app?sslmode=disable&application_name=x",
+            encoded(PASSWORD)
+        );
+        let conn = ConnInfo::parse(&url).unwrap();
+        assert_eq!(password_of(&conn), PASSWORD);
+        assert_eq!(conn.display(), "summa@db.internal:6543/app");
+        assert_eq!(conn.ssl_mode(), SslMode::Disable);
+        assert_eq!(conn.replication("s", "p", Lsn(0)).password, PASSWORD);
+        assert!(!format!("{conn:?}").contains("ss:w"));
+        // Only `@` must be encoded: `:`, `/`, `?`, `&`, `#` and spaces may be written as is.
+        let raw = "postgres://summa:a:b/c?d&e#f g%40h@db/app?sslmode=require";
+        let conn = ConnInfo::parse(raw).unwrap();
+        assert_eq!(password_of(&conn), "a:b/c?d&e#f g@h");
+        assert_eq!(conn.ssl_mode(), SslMode::Require);
+        assert_eq!(conn.display(), "summa@db:5432/app");
+        // The key=value form, quoted.
+        let kv = r"host=db user=summa password='p@ss:w/rd %40 \'x' dbname=app";
+        let conn = ConnInfo::parse(kv).unwrap();
+        assert_eq!(password_of(&conn), "p@ss:w/rd %40 'x");
+        assert_eq!(conn.display(), "summa@db:5432/app");
+    }
+
+    #[test]
+    fn parse_errors_never_hold_the_password() {
+        let secret = "Sekr1tPw";
+        for (url, expect) in [
+            (format!("postgres://u:{secret}@h:notaport/db"), "port"),
+            (
+                format!("postgres://u:{secret}@h/db?sslmode=sometimes"),
+                "sslmode",
+            ),
+            (format!("postgres://u:{secret}%zz@h/db"), "percent-encoding"),
+            (format!("postgres://u:{secret}%FF@h/db"), "UTF-8"),
+            (
+                format!("postgres://u:{secret}@h/db?sslmode=%zz"),
+                "percent-encoding",
+            ),
+            (
+                format!("postgres://u:{secret}@h/db?frobnicate=1"),
+                "frobnicate",
+            ),
+            (
+                format!("postgres://u:{secret}@h/db?connect_timeout=soon"),
+                "connect_timeout",
+            ),
+            (format!("postgres://u:{secret}@h/%FF"), "utf-8"),
+            (format!("postgres://u:{secret}@h@x/db"), "%40"),
+            (format!("postgres://u:{secret}@[::1/db"), "host"),
+            (format!("host=h password={secret} port=x"), "port"),
+            (format!("host=h password={secret} frobnicate=1"), "unknown"),
+            (format!("host=h password='{secret}"), "unterminated"),
+            (format!("host=h password=my {secret}"), "key=value"),
+            (
+                format!("host=h password=my {secret}=x"),
+                "after the password",
+            ),
+            (format!("host=h password={secret} sslmode=maybe"), "sslmode"),
+        ] {
+            let err = ConnInfo::parse(&url).unwrap_err().to_string();
+            assert!(err.contains(expect), "{url}: {err}");
+            assert!(!err.contains(secret), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn replication_commands_get_quoted_names() {
+        let conn = ConnInfo::parse("postgres://u@h/db").unwrap();
+        let cfg = conn.replication("summa_1_2", "My Pub", Lsn(0));
+        assert_eq!(cfg.slot, "\"summa_1_2\"");
+        assert_eq!(cfg.publication.names(), ["\"My Pub\""]);
+        assert_eq!(cfg.application_name.as_deref(), Some("summa:summa_1_2"));
+        let hostile = conn.replication("s LOGICAL 0/0; x\n", "p", Lsn(0));
+        assert_eq!(hostile.slot, "\"s LOGICAL 0/0; x\n\"");
+        assert_eq!(hostile.application_name.as_deref(), Some("summa"));
     }
 }

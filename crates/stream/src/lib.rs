@@ -5,13 +5,16 @@
 //! only makes connections and turns bytes into [`pgoutput::Message`]s.
 
 mod conn;
+mod names;
 pub mod pgoutput;
 pub mod retry;
+mod secret;
 mod slot;
 mod sslparams;
 mod tls;
 
 pub use conn::{ConnError, ConnInfo};
+pub use names::{check_slot_name, InvalidSlotName};
 pub use pgwire_replication::{Lsn, PgWireError, ReplicationClient, ReplicationEvent};
 pub use retry::RetryClass;
 pub use slot::{create_slot_with_snapshot, ExportedSlot};

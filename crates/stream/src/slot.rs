@@ -10,6 +10,7 @@
 use pgwire_replication::{Lsn, PgWireError, ReplicationClient};
 
 use crate::conn::ConnInfo;
+use crate::names::{check_slot_name, slot_ident, InvalidSlotName};
 
 pub struct ExportedSlot {
     /// Keep alive until the backfill committed; dropping it ends the snapshot.
@@ -26,16 +27,12 @@ pub async fn create_slot_with_snapshot(
     publication: &str,
     temporary: bool,
 ) -> Result<ExportedSlot, PgWireError> {
+    // Refused before connecting: a bad name is a bug in the caller's naming, not the server's.
+    let command =
+        create_command(slot, temporary).map_err(|err| PgWireError::Internal(err.to_string()))?;
     let mut session =
         ReplicationClient::connect_gated(conn.replication(slot, publication, Lsn(0))).await?;
-    // Slot names are restricted to [a-z0-9_] by Postgres, so the name needs no quoting;
-    // callers build it with `summa_catalog` naming rules.
-    let rows = session
-        .simple_query(&format!(
-            "CREATE_REPLICATION_SLOT {slot}{} LOGICAL pgoutput (SNAPSHOT 'export')",
-            if temporary { " TEMPORARY" } else { "" }
-        ))
-        .await?;
+    let rows = session.simple_query(&command).await?;
     let row = rows
         .first()
         .ok_or_else(|| PgWireError::Protocol("CREATE_REPLICATION_SLOT returned no row".into()))?;
@@ -54,4 +51,36 @@ pub async fn create_slot_with_snapshot(
         consistent_point,
         snapshot_name: text(2)?,
     })
+}
+
+/// `CREATE_REPLICATION_SLOT` for a checked, quoted `slot`.
+fn create_command(slot: &str, temporary: bool) -> Result<String, InvalidSlotName> {
+    check_slot_name(slot)?;
+    Ok(format!(
+        "CREATE_REPLICATION_SLOT {}{} LOGICAL pgoutput (SNAPSHOT 'export')",
+        slot_ident(slot),
+        if temporary { " TEMPORARY" } else { "" }
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_create_command_quotes_a_checked_name() {
+        assert_eq!(
+            create_command("summa_5_1", true).unwrap(),
+            "CREATE_REPLICATION_SLOT \"summa_5_1\" TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')"
+        );
+        for hostile in [
+            "s\nDROP_REPLICATION_SLOT x",
+            "s\" x",
+            "s; x",
+            &"s".repeat(64),
+        ] {
+            let err = create_command(hostile, false).unwrap_err().to_string();
+            assert!(err.contains("invalid replication slot name"), "{err}");
+        }
+    }
 }

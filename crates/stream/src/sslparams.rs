@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use crate::conn::ConnError;
+use crate::secret::{self, host_start, url_body, PercentError};
 
 /// libpq's `sslmode`, without `allow` (plaintext first) which nobody should want.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,10 +72,13 @@ pub struct SslParams {
 
 const KEYS: &[&str] = &["sslmode", "sslrootcert", "sslcert", "sslkey"];
 
-/// Split `url` into the TLS parameters and the rest of the URL.
-pub fn take_ssl_params(url: &str) -> Result<(String, SslParams), ConnError> {
-    let (rest, pairs) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        split_url(url)?
+/// Split `url` into the TLS parameters and the rest of the URL; also the password of a
+/// key=value string (for [`crate::secret::redact`]; a URL's is found by
+/// [`crate::secret::check_url_credentials`]).
+pub fn take_ssl_params(url: &str) -> Result<(String, SslParams, Vec<String>), ConnError> {
+    let (rest, pairs, secrets) = if url_body(url).is_some() {
+        let (rest, pairs) = split_url(url)?;
+        (rest, pairs, Vec::new())
     } else {
         split_key_values(url)?
     };
@@ -109,16 +113,21 @@ pub fn take_ssl_params(url: &str) -> Result<(String, SslParams), ConnError> {
         root_cert,
         client_cert,
     };
-    Ok((rest, params))
+    Ok((rest, params, secrets))
 }
 
 type Pairs = Vec<(String, String)>;
 
-/// `postgres://…?a=1&sslmode=x#f` → (`postgres://…?a=1#f`, [sslmode=x]).
+/// `postgres://…?a=1&sslmode=x#f` → (`postgres://…?a=1#f`, [sslmode=x]). The query starts
+/// at the first `?` after the credentials, so a `?` or `&` in a password stays in it.
 fn split_url(url: &str) -> Result<(String, Pairs), ConnError> {
-    let Some((base, query)) = url.split_once('?') else {
+    let body = url_body(url).unwrap_or(url);
+    let scheme = url.len() - body.len();
+    let host = scheme + host_start(body);
+    let Some(q) = url[host..].find('?').map(|i| host + i) else {
         return Ok((url.to_string(), Vec::new()));
     };
+    let (base, query) = (&url[..q], &url[q + 1..]);
     let (query, fragment) = match query.split_once('#') {
         Some((q, f)) => (q, Some(f)),
         None => (query, None),
@@ -146,33 +155,46 @@ fn split_url(url: &str) -> Result<(String, Pairs), ConnError> {
 }
 
 fn percent_decode(value: &str) -> Result<String, ConnError> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = value
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| {
-                    ConnError::BadUrl("invalid percent-encoding in a TLS parameter".into())
-                })?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out)
-        .map_err(|_| ConnError::BadUrl("a TLS parameter is not valid UTF-8".into()))
+    secret::percent_decode(value).map_err(|e| {
+        ConnError::BadUrl(match e {
+            PercentError::BadEscape => "invalid percent-encoding in a TLS parameter".into(),
+            PercentError::NotUtf8 => "a TLS parameter is not valid UTF-8".into(),
+        })
+    })
 }
 
-/// `host=h sslmode='x' user=u` → (`host='h' user='u'`, [sslmode=x]). Values are re-quoted,
-/// so quoting and `\` escapes in the input survive.
-fn split_key_values(s: &str) -> Result<(String, Pairs), ConnError> {
+/// The parameters tokio-postgres knows besides [`KEYS`]; a key=value string with another
+/// word is refused here, where the message can avoid quoting a piece of a password.
+const OTHER_KEYS: &[&str] = &[
+    "user",
+    "password",
+    "dbname",
+    "options",
+    "application_name",
+    "sslnegotiation",
+    "host",
+    "hostaddr",
+    "port",
+    "connect_timeout",
+    "tcp_user_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+];
+
+/// `host=h sslmode='x' user=u` → (`host='h' user='u'`, [sslmode=x], passwords). Values are
+/// re-quoted, so quoting and `\` escapes in the input survive. No error quotes a word of the
+/// input: an unquoted password with a space reads as a password and a stray word.
+fn split_key_values(s: &str) -> Result<(String, Pairs, Vec<String>), ConnError> {
+    const QUOTE_HINT: &str = "quote a value that holds spaces: password='a b'";
     let mut kept = Vec::new();
     let mut taken = Vec::new();
+    let mut secrets = Vec::new();
+    let mut after_password = false;
     let mut chars = s.chars().peekable();
     loop {
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
@@ -186,8 +208,15 @@ fn split_key_values(s: &str) -> Result<(String, Pairs), ConnError> {
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
             return Err(ConnError::BadUrl(format!(
-                "expected key=value in the connection string after {key:?}"
+                "expected key=value in the connection string ({QUOTE_HINT})"
             )));
+        }
+        if !KEYS.contains(&key.as_str()) && !OTHER_KEYS.contains(&key.as_str()) {
+            return Err(ConnError::BadUrl(if after_password {
+                format!("unknown connection parameter after the password ({QUOTE_HINT})")
+            } else {
+                format!("unknown connection parameter {key:?}")
+            }));
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let mut value = String::new();
@@ -213,6 +242,10 @@ fn split_key_values(s: &str) -> Result<(String, Pairs), ConnError> {
                 }
             }
         }
+        after_password = key == "password";
+        if after_password {
+            secrets.push(value.clone());
+        }
         if KEYS.contains(&key.as_str()) {
             taken.push((key, value));
         } else {
@@ -220,7 +253,7 @@ fn split_key_values(s: &str) -> Result<(String, Pairs), ConnError> {
             kept.push(format!("{key}='{quoted}'"));
         }
     }
-    Ok((kept.join(" "), taken))
+    Ok((kept.join(" "), taken, secrets))
 }
 
 #[cfg(test)]
@@ -228,7 +261,8 @@ mod tests {
     use super::*;
 
     fn take(url: &str) -> (String, SslParams) {
-        take_ssl_params(url).unwrap()
+        let (rest, params, _) = take_ssl_params(url).unwrap();
+        (rest, params)
     }
 
     #[test]
