@@ -16,7 +16,10 @@ static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 pub fn cluster() -> &'static LocalPostgres {
     CLUSTER.get_or_init(|| {
         LocalPostgres::start().unwrap_or_else(|e| {
-            panic!("these tests need PostgreSQL 15 server binaries and could not start them: {e}")
+            panic!(
+                "these tests need PostgreSQL server binaries (15, or the directory in \
+                 SUMMA_PG_BIN) and could not start them: {e}"
+            )
         })
     })
 }

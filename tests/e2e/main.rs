@@ -5,6 +5,7 @@ mod checks;
 mod corpus_views;
 mod harness;
 mod items;
+mod server;
 mod viewgen;
 mod wide;
 

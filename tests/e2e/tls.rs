@@ -9,6 +9,7 @@ use summa_stream::{create_slot_with_snapshot, ConnInfo};
 
 use crate::harness::{cluster, seed, Rng, TestDb};
 use crate::items;
+use crate::server::{supports, Needs};
 
 const VIEW: &str = "SELECT grp, count(*), sum(val) FROM items GROUP BY grp";
 /// In URLs of failing connections, to check no message repeats it (trust auth ignores it).
@@ -49,6 +50,9 @@ fn ca_path() -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn require_streams_over_tls_on_both_connections() {
+    if !supports(Needs::Tls).await {
+        return;
+    }
     let db = TestDb::on(tls_cluster(), "tls_require").await;
     let client = db.client().await;
     let mut rng = Rng::new(seed("tls_require"));
@@ -87,6 +91,9 @@ async fn require_streams_over_tls_on_both_connections() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_full_with_the_right_ca_succeeds() {
+    if !supports(Needs::Tls).await {
+        return;
+    }
     let db = TestDb::on(tls_cluster(), "tls_verify").await;
     db.client()
         .await
@@ -112,6 +119,9 @@ async fn verify_full_with_the_right_ca_succeeds() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_full_with_a_wrong_ca_is_refused_for_both_connections() {
+    if !supports(Needs::Tls).await {
+        return;
+    }
     let db = TestDb::on(tls_cluster(), "tls_wrong_ca").await;
     let dir = std::env::temp_dir().join(format!("summa-wrong-ca-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

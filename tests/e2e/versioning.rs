@@ -278,3 +278,49 @@ async fn rebuild_works_without_a_running_sidecar() {
     assert!(ok, "{out}");
     db.assert_equal("sales", V1).await;
 }
+
+/// A caught-up version is promoted while another database on the server writes WAL faster
+/// than the idle stream's acknowledgements (every second) advance: the lag check must not
+/// count WAL written after the promote began.
+#[tokio::test(flavor = "multi_thread")]
+async fn promote_succeeds_while_another_database_writes_heavily() {
+    let pg = crate::harness::start_cluster(&[], "a heavy writer").await;
+    let (db, _client, _) = items::database(Some(&pg), "promote_busy", 100).await;
+    db.create("sales", V1);
+    let sidecar = db.sidecar();
+    db.wait_state("sales", "live").await;
+    let other = TestDb::on(&pg, "ballast").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (url, stop) = (other.url.clone(), stop.clone());
+        tokio::spawn(async move {
+            let client = crate::harness::connect(&url).await;
+            client
+                .batch_execute("CREATE TABLE ballast (x text)")
+                .await
+                .unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                // About 8 MB of WAL per statement.
+                client
+                    .batch_execute(
+                        "INSERT INTO ballast SELECT repeat('x', 1000) FROM generate_series(1, 8000); \
+                         TRUNCATE ballast",
+                    )
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut refused = Vec::new();
+    for _ in 0..5 {
+        let (ok, out, err) = db.summa(&["promote", "sales"]);
+        if !ok {
+            refused.push(format!("{out}{err}"));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    sidecar.stop();
+    assert!(refused.is_empty(), "promote refused: {refused:?}");
+}

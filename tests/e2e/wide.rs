@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use tokio_postgres::Client;
 
 use crate::harness::{cluster, connect, Rng, TestDb};
+use crate::server::{supports_or_runs_without, Needs};
 
 pub const SCHEMA: &str = "CREATE TABLE facts (
     id bigserial PRIMARY KEY,
@@ -84,17 +85,29 @@ static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 
 /// A fresh database whose default collation is ICU `en-US` (`a < A < ä < b < B`), unlike the
 /// cluster's C.UTF-8, so `min(cat)` and `min(code)` (`COLLATE "C"`) disagree as they do on
-/// real servers.
+/// real servers. On a server built without ICU the database keeps the cluster's C.UTF-8, the
+/// test says so, and everything but the collation disagreement is still checked.
 pub async fn database(tag: &str) -> TestDb {
     let pg = cluster();
     let name = format!("w{}_{tag}", NEXT_DB.fetch_add(1, Ordering::SeqCst));
+    let icu = supports_or_runs_without(
+        Needs::Icu,
+        "under the cluster's default collation C.UTF-8 instead of ICU en-US",
+    )
+    .await;
+    let sql = if icu {
+        format!(
+            "CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' \
+             LOCALE 'C.UTF-8'"
+        )
+    } else {
+        format!("CREATE DATABASE {name}")
+    };
     connect(&pg.url("postgres"))
         .await
-        .batch_execute(&format!(
-            "CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
-        ))
+        .batch_execute(&sql)
         .await
-        .expect("create a database with an ICU default collation (PostgreSQL built with ICU)");
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
     TestDb {
         url: pg.url(&name),
         name,

@@ -14,6 +14,17 @@ use crate::records::bump_generation;
 /// How far (bytes of WAL) a version's stream may be behind for `promote` to accept it.
 pub const PROMOTE_MAX_LAG_BYTES: i64 = 16 * 1024 * 1024;
 
+/// How long `promote` waits for a live version's stream to come within
+/// [`PROMOTE_MAX_LAG_BYTES`] of the WAL position at the moment it was asked.
+pub const PROMOTE_CATCH_UP: Duration = Duration::from_secs(5);
+
+/// The stream's lag behind `asked_at` (a WAL position read when promote began): `None` when
+/// its position is unknown.
+const LAG_BEHIND: &str =
+    "SELECT ($2::text::pg_lsn - greatest(s.applied_lsn, r.confirmed_flush_lsn))::bigint \
+     FROM summa.streams s LEFT JOIN pg_replication_slots r ON r.slot_name = s.slot_name \
+     WHERE s.slot_name = $1";
+
 /// One version's row, locked for the lifecycle change.
 pub(crate) struct Locked {
     version: i32,
@@ -66,6 +77,52 @@ pub(crate) async fn lock_version(
     })
 }
 
+/// The WAL position now (returned), once `view`'s live version `version` (default: the
+/// newest) is within [`PROMOTE_MAX_LAG_BYTES`] of it, or after [`PROMOTE_CATCH_UP`].
+///
+/// Promote measures lag against this position, not the current one at its check: an idle
+/// stream acknowledges keepalive positions about once a second, so on a server whose other
+/// databases write more WAL than the allowance per second, the current position always runs
+/// ahead of any stream, however caught up. The wait happens outside the promoting
+/// transaction, which holds the version's row lock.
+async fn wait_caught_up(
+    client: &Client,
+    view: &str,
+    version: Option<i32>,
+) -> Result<String, CatalogError> {
+    let asked_at: String = client
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .ctx(|| "reading the WAL position".into())?
+        .get(0);
+    let Some(row) = client
+        .query_opt(
+            "SELECT slot_name FROM summa.versions WHERE view_name = $1 AND state = 'live' \
+             AND version = coalesce($2, (SELECT max(version) FROM summa.versions WHERE view_name = $1))",
+            &[&view, &version],
+        )
+        .await
+        .ctx(|| format!("reading {view}"))?
+    else {
+        // Not live (or no such version): the promoting transaction says why.
+        return Ok(asked_at);
+    };
+    let slot: Option<String> = row.get(0);
+    let started = std::time::Instant::now();
+    while started.elapsed() < PROMOTE_CATCH_UP {
+        let lag: Option<i64> = client
+            .query_opt(LAG_BEHIND, &[&slot, &asked_at])
+            .await
+            .ctx(|| "reading the stream's position".into())?
+            .and_then(|r| r.get(0));
+        if lag.is_some_and(|l| l <= PROMOTE_MAX_LAG_BYTES) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(asked_at)
+}
+
 /// What `promote` did.
 #[derive(Debug, Clone)]
 pub struct Promoted {
@@ -76,7 +133,9 @@ pub struct Promoted {
 }
 
 /// Make `version` (default: the newest) the one the alias view serves, in one short
-/// transaction. Refuses a version that is not live or whose stream is behind. Readers of the
+/// transaction. Refuses a version that is not live or whose stream is still more than
+/// [`PROMOTE_MAX_LAG_BYTES`] behind the WAL position of the moment it was asked after
+/// [`PROMOTE_CATCH_UP`]. Readers of the
 /// alias see the old or the new version, never an error: the alias is replaced in place when
 /// the columns allow it, else dropped and re-created in the same transaction (with its GRANTs).
 pub async fn promote(
@@ -85,6 +144,7 @@ pub async fn promote(
     version: Option<i32>,
     lock_timeout: Duration,
 ) -> Result<Promoted, CatalogError> {
+    let asked_at = wait_caught_up(client, view, version).await?;
     let tx = client
         .transaction()
         .await
@@ -106,12 +166,7 @@ pub async fn promote(
         ));
     }
     let lag: Option<i64> = tx
-        .query_one(
-            "SELECT (pg_current_wal_lsn() - greatest(s.applied_lsn, r.confirmed_flush_lsn))::bigint \
-             FROM summa.streams s LEFT JOIN pg_replication_slots r ON r.slot_name = s.slot_name \
-             WHERE s.slot_name = $1",
-            &[&v.slot],
-        )
+        .query_one(LAG_BEHIND, &[&v.slot, &asked_at])
         .await
         .ctx(|| "reading the stream's position".into())?
         .get(0);

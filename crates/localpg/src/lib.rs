@@ -31,8 +31,19 @@ pub enum LocalPgError {
          PostgreSQL 15 (Debian: apt-get install postgresql-15) or set SUMMA_PG_BIN to its bin directory"
     )]
     NotInstalled { searched: String },
+    #[error(
+        "SUMMA_PG_BIN={dir} is not a PostgreSQL bin directory (no initdb and pg_ctl in it); \
+         point it at the directory holding initdb, pg_ctl and postgres"
+    )]
+    BadBinDir { dir: String },
     #[error("running as root, but the `postgres` OS user does not exist to run the server as")]
     NoPostgresUser,
+    #[error(
+        "the `postgres` OS user cannot run {program} ({detail}); the server runs as that user \
+         because this process is root: make that directory and every one above it readable \
+         and searchable by it (chmod o+rx)"
+    )]
+    NotRunnableByPostgres { program: String, detail: String },
     #[error("{step} failed: {detail}")]
     Command { step: &'static str, detail: String },
     #[error("i/o error during {step}: {source}")]
@@ -53,12 +64,10 @@ pub struct LocalPostgres {
     ca: Option<TestCa>,
 }
 
-/// Directories searched for `initdb`, newest major version first.
-fn candidate_bin_dirs() -> Vec<PathBuf> {
+/// The fallback directories searched for `initdb` when `SUMMA_PG_BIN` is unset: the Debian
+/// layout (PostgreSQL 15, the version the suite is written against, first), then `PATH`.
+fn fallback_bin_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if let Ok(dir) = std::env::var("SUMMA_PG_BIN") {
-        dirs.push(PathBuf::from(dir));
-    }
     for major in [15, 16, 17, 18] {
         dirs.push(PathBuf::from(format!("/usr/lib/postgresql/{major}/bin")));
     }
@@ -68,19 +77,44 @@ fn candidate_bin_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// The directory of the installed PostgreSQL binaries (`SUMMA_PG_BIN`, the Debian layout
-/// newest major first, then `PATH`), for client programs such as `pgbench`.
+/// The directory of the installed PostgreSQL binaries (`SUMMA_PG_BIN`, else the Debian
+/// layout, then `PATH`), for client programs such as `pgbench`.
 pub fn installed_bin_dir() -> Result<PathBuf, LocalPgError> {
     find_bin_dir()
 }
 
 fn find_bin_dir() -> Result<PathBuf, LocalPgError> {
-    let dirs = candidate_bin_dirs();
-    dirs.iter()
-        .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+    choose_bin_dir(
+        std::env::var_os("SUMMA_PG_BIN").map(PathBuf::from),
+        fallback_bin_dirs(),
+    )
+}
+
+fn is_bin_dir(dir: &Path) -> bool {
+    dir.join("initdb").is_file() && dir.join("pg_ctl").is_file()
+}
+
+/// `explicit` (`SUMMA_PG_BIN`) alone when given: a wrong directory is an error, never a quiet
+/// fall back to another server (a CI pass meant for a second version would test the first).
+fn choose_bin_dir(
+    explicit: Option<PathBuf>,
+    fallbacks: Vec<PathBuf>,
+) -> Result<PathBuf, LocalPgError> {
+    if let Some(dir) = explicit {
+        return if is_bin_dir(&dir) {
+            Ok(dir)
+        } else {
+            Err(LocalPgError::BadBinDir {
+                dir: dir.display().to_string(),
+            })
+        };
+    }
+    fallbacks
+        .iter()
+        .find(|d| is_bin_dir(d))
         .cloned()
         .ok_or_else(|| LocalPgError::NotInstalled {
-            searched: dirs
+            searched: fallbacks
                 .iter()
                 .take(5)
                 .map(|d| d.display().to_string())
@@ -95,6 +129,29 @@ fn is_root() -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
+}
+
+/// The server program runs for the `postgres` OS user (every directory above it searchable,
+/// its libraries readable), checked up front so a tree unpacked by root fails with the reason
+/// instead of an initdb message about a missing `postgres`.
+fn runnable_by_postgres(program: &Path) -> Result<(), LocalPgError> {
+    let out = Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .arg(program)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| LocalPgError::Io {
+            step: "running the server program as the postgres user",
+            source,
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(LocalPgError::NotRunnableByPostgres {
+        program: program.display().to_string(),
+        detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    })
 }
 
 fn free_port() -> Result<u16, LocalPgError> {
@@ -202,6 +259,9 @@ impl LocalPostgres {
                 .unwrap_or(true)
         {
             return Err(LocalPgError::NoPostgresUser);
+        }
+        if as_postgres_user {
+            runnable_by_postgres(&bin.join("postgres"))?;
         }
         let dir = std::env::temp_dir().join(format!(
             "summa-pg-{}-{}",
@@ -412,5 +472,78 @@ impl Drop for LocalPostgres {
             let _ = g.kill();
             let _ = g.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_bin_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("summa-localpg-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for program in ["initdb", "pg_ctl"] {
+            std::fs::write(dir.join(program), "").unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn summa_pg_bin_is_used_alone_and_a_wrong_one_is_an_error() {
+        let good = fake_bin_dir("good");
+        let missing = std::env::temp_dir().join("summa-localpg-no-such-dir");
+        // A wrong SUMMA_PG_BIN never falls back to another installed server.
+        let err = choose_bin_dir(Some(missing.clone()), vec![good.clone()]).unwrap_err();
+        assert!(
+            matches!(&err, LocalPgError::BadBinDir { dir } if *dir == missing.display().to_string()),
+            "{err}"
+        );
+        assert!(err.to_string().contains("SUMMA_PG_BIN="), "{err}");
+        assert_eq!(
+            choose_bin_dir(Some(good.clone()), vec![missing.clone()]).unwrap(),
+            good
+        );
+        assert_eq!(
+            choose_bin_dir(None, vec![missing, good.clone()]).unwrap(),
+            good
+        );
+        let _ = std::fs::remove_dir_all(&good);
+    }
+
+    #[test]
+    fn no_server_anywhere_names_the_places_searched() {
+        let missing = std::env::temp_dir().join("summa-localpg-nowhere");
+        let err = choose_bin_dir(None, vec![missing.clone()]).unwrap_err();
+        assert!(
+            err.to_string().contains(&missing.display().to_string()),
+            "{err}"
+        );
+    }
+
+    /// As root the server runs as `postgres`: a tree it cannot reach is refused with the reason.
+    #[test]
+    fn a_server_program_the_postgres_user_cannot_reach_is_named() {
+        use std::os::unix::fs::PermissionsExt;
+        if !is_root() {
+            // Only root runs the server as another user; nothing to check otherwise.
+            eprintln!("not root: runnable_by_postgres is not used, nothing to check");
+            return;
+        }
+        let private =
+            std::env::temp_dir().join(format!("summa-localpg-private-{}", std::process::id()));
+        std::fs::create_dir_all(&private).unwrap();
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let program = private.join("postgres");
+        std::fs::copy("/bin/true", &program).unwrap();
+        let err = runnable_by_postgres(&program).unwrap_err();
+        assert!(
+            matches!(err, LocalPgError::NotRunnableByPostgres { .. })
+                && err.to_string().contains(&program.display().to_string())
+                && err.to_string().contains("chmod o+rx"),
+            "{err}"
+        );
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o755)).unwrap();
+        runnable_by_postgres(&program).expect("a reachable program runs");
+        let _ = std::fs::remove_dir_all(&private);
     }
 }
