@@ -8,7 +8,6 @@ mod items;
 mod viewgen;
 mod wide;
 
-mod bench;
 mod corpus;
 mod crash;
 mod ddl;
