@@ -304,7 +304,7 @@ fn sustained(s: &mut String, r: &Results) {
          commit while WAL is pending. Applied rate: changes written ÷ (writing time + time to \
          apply the rest after the writers stopped). CPU: the sidecar's, over the same time (100% = \
          one core). Batches and batch durations (a batch's first change to its commit, so they \
-         include the wait of `apply.max_batch_delay_ms`) are read from the sidecar's `/metrics`: \
+         include any wait for more changes, up to `apply.max_batch_delay_ms`) are read from the sidecar's `/metrics`: \
          the mean is exact, p50 and p99 are interpolated inside the histogram's buckets.\n"
     );
     let _ = writeln!(
