@@ -9,7 +9,6 @@ mod server;
 mod viewgen;
 mod wide;
 
-mod bench;
 mod catalog_api;
 mod corpus;
 mod crash;

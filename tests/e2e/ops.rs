@@ -68,6 +68,7 @@ async fn metrics_and_health_report_lag_counters_and_broken_versions() {
     assert!(sample(&body, "summa_changes_applied_total") > 0.0);
     assert!(sample(&body, "summa_batches_applied_total") > 0.0);
     assert!(sample(&body, "summa_batch_duration_seconds_count") > 0.0);
+    assert!(sample(&body, "summa_longest_batch_seconds") > 0.0);
     assert!(body.contains("summa_batch_duration_seconds_bucket{le=\"+Inf\"}"));
     assert!(body.contains("summa_version_lag_bytes{view=\"by_grp\",version=\"1\"}"));
     assert!(body.contains("summa_version_lag_seconds{view=\"by_qty\",version=\"1\"}"));

@@ -26,6 +26,9 @@ pub struct Metrics {
     pub streaming: AtomicI64,
     /// Time from a batch's first change to its commit in the target.
     pub batch_seconds: Histogram,
+    /// The longest of those since this process started, in µs (a huge source transaction
+    /// shows here exactly; the histogram only bounds it by a bucket).
+    pub longest_batch_micros: AtomicU64,
 }
 
 /// Upper bounds (seconds) of the batch latency histogram's buckets.
@@ -82,6 +85,8 @@ impl Metrics {
         self.applied_commit_time
             .fetch_max(commit_time.max(0) as u64, Ordering::Relaxed);
         self.batch_seconds.observe(took);
+        self.longest_batch_micros
+            .fetch_max(took.as_micros() as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn record_recomputes(&self, groups: u64) {
@@ -120,6 +125,16 @@ impl Drop for StreamingGuard<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_batch_is_kept() {
+        let m = Metrics::default();
+        m.record_batch(10, 1, 0, Duration::from_millis(40));
+        m.record_batch(10, 2, 0, Duration::from_millis(1500));
+        m.record_batch(10, 3, 0, Duration::from_millis(7));
+        assert_eq!(m.longest_batch_micros.load(Ordering::Relaxed), 1_500_000);
+        assert_eq!(m.batches.load(Ordering::Relaxed), 3);
+    }
 
     #[test]
     fn histogram_buckets_are_cumulative() {

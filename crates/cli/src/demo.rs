@@ -223,8 +223,8 @@ pub(crate) async fn lag(
     Ok((bytes, ms))
 }
 
-/// The plan and table of `view` `version` (for the bench's verification).
-pub(crate) async fn load_plan(
+/// A version's stored plan and its table (the demo and `summa-bench` verify with them).
+pub async fn load_plan(
     client: &tokio_postgres::Client,
     view: &str,
     version: i32,

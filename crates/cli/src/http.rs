@@ -236,6 +236,17 @@ async fn render_metrics(state: &State) -> anyhow::Result<String> {
         out,
         "summa_batch_duration_seconds_sum {sum}\nsumma_batch_duration_seconds_count {count}"
     );
+    family(
+        &mut out,
+        "summa_longest_batch_seconds",
+        "gauge",
+        "The longest batch (first change to commit) since this process started.",
+    );
+    let _ = writeln!(
+        out,
+        "summa_longest_batch_seconds {}",
+        m.longest_batch_micros.load(Ordering::Relaxed) as f64 / 1e6
+    );
     let (versions, slots) = catalog?;
     family(
         &mut out,

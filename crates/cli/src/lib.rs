@@ -3,13 +3,15 @@
 
 mod bench;
 mod commands;
-mod config;
+pub mod config;
 mod demo;
 mod http;
 mod lifecycle;
 mod setup;
 mod tunables;
 pub mod workload;
+
+pub use demo::load_plan;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +63,7 @@ enum Command {
     Rebuild(lifecycle::RebuildArgs),
     /// Benchmark against REFRESH (and pg_ivm where installed): time to fresh, growth, sustained
     /// load, writer overhead, bulk memory, decode ceiling; writes a report (docs/benchmarks.md).
+    /// Runs the summa-bench binary next to this one (`summa bench --help` lists its options).
     Bench(bench::BenchArgs),
     /// Lint migrations for materialized-view changes that break readers (docs/lint.md).
     Lint(summa_lint::LintArgs),
@@ -94,6 +97,20 @@ fn init_logging(filter: Option<&str>, default: &str, json: bool) {
 /// Entry point of the `summa` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let cli = match cli.command {
+        Command::Bench(args) => {
+            let globals = bench::Globals {
+                config: cli.config,
+                database_url: cli.database_url,
+                log: cli.log,
+            };
+            return bench::run(args, globals).unwrap_or_else(|err| {
+                eprintln!("error: {err:#}");
+                ExitCode::from(2)
+            });
+        }
+        _ => cli,
+    };
     if let Command::Lint(args) = &cli.command {
         return lint(args.clone(), cli.config.clone());
     }
@@ -104,7 +121,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let quiet_default = matches!(cli.command, Command::Demo(_) | Command::Bench(_));
+    let quiet_default = matches!(cli.command, Command::Demo(_));
     init_logging(
         cli.log.as_deref(),
         if quiet_default { "warn" } else { "info" },
@@ -124,7 +141,6 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Demo(args) => demo::run(args, url, &config).await,
-            Command::Bench(args) => bench::run(args, url, &config).await,
             Command::Create(args) => commands::create(args, url, &config).await,
             Command::Run => commands::run(url, &config).await,
             Command::Status(args) => commands::status(args, url, &config).await,
@@ -134,7 +150,9 @@ pub fn main() -> ExitCode {
             Command::Retire(args) => lifecycle::retire(args, url, &config).await,
             Command::Gc => lifecycle::gc(url, &config).await,
             Command::Rebuild(args) => lifecycle::rebuild(args, url, &config).await,
-            Command::Lint(_) => unreachable!("handled before the runtime starts"),
+            Command::Lint(_) | Command::Bench(_) => {
+                unreachable!("handled before the runtime starts")
+            }
             Command::Setup(args) => setup::setup(args, url, &config),
             Command::Config => {
                 print!("{}", tunables::defaults_toml());

@@ -10,7 +10,7 @@ use super::results::SustainedRow;
 use super::sidecar::{self, Child};
 use super::stats::{num, percentile};
 use super::{bar, Ctx, SCHEMA};
-use crate::workload;
+use summa_cli::workload;
 
 /// Writer connections, and source changes per writer transaction (20 inserts, 20 updates,
 /// 10 deletes: 50).
@@ -46,7 +46,7 @@ pub async fn run(ctx: &mut Ctx, child: &Child) -> anyhow::Result<()> {
         let marker = sidecar::commit_marker(&ctx.client).await?;
         sidecar::wait_streams(&ctx.client, marker, Duration::from_secs(900)).await?;
         let b = bar(seconds, &format!("s of writing at {rate} changes/s"));
-        let log_from = child.log_len();
+        let before = child.scrape().await?;
         let stop = Arc::new(AtomicBool::new(false));
         let changes = Arc::new(AtomicU64::new(0));
         let cpu0 = child.cpu_ms();
@@ -73,7 +73,7 @@ pub async fn run(ctx: &mut Ctx, child: &Child) -> anyhow::Result<()> {
         b.finish_and_clear();
         let written = changes.load(Ordering::Relaxed) as f64;
         let lags: Vec<f64> = series.iter().map(|s| s.1).collect();
-        let (batches, _, flush) = sidecar::batches_logged(&child.log, log_from);
+        let figures = child.scrape().await?.since(&before);
         let row = SustainedRow {
             target_rate: rate,
             seconds: window.as_secs_f64(),
@@ -85,13 +85,14 @@ pub async fn run(ctx: &mut Ctx, child: &Child) -> anyhow::Result<()> {
             lag_max_ms: percentile(&lags, 1.0),
             cpu_pct: cpu / (window + catchup).as_secs_f64() / 10.0,
             rss_max_mib: rss_max,
-            batches,
-            flush_ms_p50: percentile(&flush, 0.5),
-            flush_ms_p99: percentile(&flush, 0.99),
+            batches: figures.batches,
+            batch_ms_mean: figures.mean_ms(),
+            batch_ms_p50: figures.quantile_ms(0.5),
+            batch_ms_p99: figures.quantile_ms(0.99),
             lag_series: series,
         };
         println!(
-            "  sustained at {rate}/s: written {}/s, applied {}/s (caught up {} ms after the writers stopped), lag p50 {} ms p99 {} ms max {} ms; sidecar CPU {}% RSS {} MiB; {} batches, flush p50 {} ms p99 {} ms",
+            "  sustained at {rate}/s: written {}/s, applied {}/s (caught up {} ms after the writers stopped), lag p50 {} ms p99 {} ms max {} ms; sidecar CPU {}% RSS {} MiB; {} batches, batch mean {} ms p50 {} ms p99 {} ms",
             num(row.written_rate),
             num(row.applied_rate),
             num(row.catchup_ms),
@@ -101,8 +102,9 @@ pub async fn run(ctx: &mut Ctx, child: &Child) -> anyhow::Result<()> {
             num(row.cpu_pct),
             num(row.rss_max_mib),
             row.batches,
-            num(row.flush_ms_p50),
-            num(row.flush_ms_p99),
+            num(row.batch_ms_mean),
+            num(row.batch_ms_p50),
+            num(row.batch_ms_p99),
         );
         ctx.results.sustained.push(row);
     }

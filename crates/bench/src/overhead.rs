@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 
 use super::drain::{self, PUBLICATION};
 use super::results::{Overhead, OverheadRow};
-use super::sidecar::{self, Child};
+use super::sidecar;
 use super::stats::{num, ratio, Stat};
 use super::{bar, Ctx, SCHEMA};
 
@@ -28,7 +28,7 @@ fn script() -> String {
     )
 }
 
-pub async fn run(ctx: &mut Ctx, log: &Path) -> anyhow::Result<()> {
+pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     let Some(bin) = ctx.pg_bin.clone() else {
         ctx.results.notes.push(
             "writer overhead not measured: pgbench and pg_recvlogical not found (set SUMMA_PG_BIN)"
@@ -94,7 +94,7 @@ pub async fn run(ctx: &mut Ctx, log: &Path) -> anyhow::Result<()> {
         floor.push(tps?);
         b.inc(1);
 
-        let child = Child::start(&ctx.url, log, &ctx.client).await?;
+        let child = ctx.start_child().await?;
         let marker = sidecar::commit_marker(&ctx.client).await?;
         sidecar::wait_streams(&ctx.client, marker, Duration::from_secs(900)).await?;
         let tps = bench.run(&ctx.client).await;

@@ -1,6 +1,12 @@
-//! `summa bench`: every figure of docs/benchmarks.md, measured in one run on a private
-//! Postgres (or `--database-url`), written as `report.md`, `results.json` and plots into a
-//! results directory.
+//! summa-bench: the benchmark harness (`summa-bench`, also run as `summa bench`). It owns
+//! every figure of docs/benchmarks.md: the scenarios, the floor they are compared with, the
+//! statistics, the report and its plots (plotters lives here, not in the sidecar). It measures
+//! the real `summa` binary as a child process and reads that sidecar's figures through its
+//! supported interfaces only: `/metrics` (batches, batch durations) and the catalog
+//! (`summa.streams`: applied position, lag).
+//!
+//! One run, on a private Postgres (or `--database-url`), writes `report.md`, `results.json`
+//! and plots into a results directory.
 //!
 //! Flow: for each table size N (ascending; the table only grows), each view is measured alone
 //! on its stream: time to fresh after a committed change batch of K rows against REFRESH and
@@ -23,6 +29,7 @@ mod overhead;
 mod plots;
 mod report;
 mod results;
+mod scrape;
 mod sidecar;
 mod stats;
 mod sustained;
@@ -34,13 +41,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use summa_catalog::ViewSpec;
+use summa_cli::config::Config;
 
-use crate::config::Config;
-use crate::workload;
 pub use options::{BenchArgs, Options, Scenario};
 use results::{Results, Verified};
+use summa_cli::workload;
 
 pub const SCHEMA: &str = "summa_bench";
 
@@ -77,6 +85,8 @@ pub struct Ctx {
     pub url: String,
     pub client: tokio_postgres::Client,
     pub config: Config,
+    /// How the child sidecars are started (binary, summa.toml).
+    pub sidecar: sidecar::Launch,
     pub opts: Options,
     pub out: PathBuf,
     pub metrics: Arc<summa_apply::Metrics>,
@@ -142,7 +152,7 @@ impl Ctx {
         when: &str,
     ) -> anyhow::Result<()> {
         let spin = spinner(&format!("verifying {} ({when})", view.label));
-        let (plan, table) = crate::demo::load_plan(&self.client, view.name, version).await?;
+        let (plan, table) = summa_cli::load_plan(&self.client, view.name, version).await?;
         let report = summa_catalog::verify_version_in_chunks(
             &mut self.client,
             &plan,
@@ -179,6 +189,11 @@ impl Ctx {
                 .collect(),
         });
         Ok(())
+    }
+
+    /// Start `summa run` as a child (see [`sidecar::Child`]).
+    pub async fn start_child(&self) -> anyhow::Result<sidecar::Child> {
+        sidecar::Child::start(&self.sidecar, &self.url, &self.out, &self.client).await
     }
 
     /// A bare slot's name: per database, as slots are per cluster.
@@ -260,10 +275,83 @@ const BENCH_SERVER_SETTINGS: &[(&str, &str)] = &[
     ("full_page_writes", "on"),
 ];
 
-pub async fn run(
+/// The command line: summa's global options, then [`BenchArgs`] (those of `summa bench`).
+#[derive(Parser, Debug)]
+#[command(
+    name = "summa-bench",
+    version,
+    about = "Benchmark summa against REFRESH (and pg_ivm where installed): time to fresh, \
+             growth, sustained load, writer overhead, bulk memory, decode ceiling; writes a \
+             report (docs/benchmarks.md)"
+)]
+pub struct Cli {
+    /// Config file of the measured sidecar (default: ./summa.toml when it exists).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Target database URL (also DATABASE_URL); default: a private PostgreSQL.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Log filter, e.g. `info` or `summa_apply=debug` (also RUST_LOG).
+    #[arg(long)]
+    log: Option<String>,
+    /// The `summa` binary to measure (default: `summa` next to this executable).
+    #[arg(long, env = "SUMMA_BIN")]
+    summa_bin: Option<PathBuf>,
+    #[command(flatten)]
+    bench: BenchArgs,
+}
+
+/// Entry point of the `summa-bench` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = cli
+        .log
+        .clone()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+    let launch = match sidecar::Launch::resolve(cli.summa_bin, cli.config) {
+        Ok(l) => l,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let url = cli.database_url.or(config.database_url.clone());
+    match runtime.block_on(run(cli.bench, url, config, launch)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(
     args: BenchArgs,
     url: Option<String>,
-    config: &Config,
+    config: Config,
+    sidecar: sidecar::Launch,
 ) -> anyhow::Result<ExitCode> {
     let (opts, out) = Options::resolve(args)?;
     let started = std::time::Instant::now();
@@ -282,7 +370,7 @@ pub async fn run(
             (pg.url("postgres"), Some(pg))
         }
     };
-    let conn = crate::commands::conn_info(Some(url.clone()))?;
+    let conn = summa_stream::ConnInfo::parse(&url)?;
     let client = conn.connect("summa-bench").await?;
     summa_catalog::install(&client).await?;
     let pg_bin = match &private {
@@ -294,7 +382,8 @@ pub async fn run(
         conn,
         url,
         client,
-        config: config.clone(),
+        config,
+        sidecar,
         opts: opts.clone(),
         out: out.clone(),
         metrics: Arc::new(summa_apply::Metrics::default()),

@@ -1,10 +1,13 @@
 //! The sidecar under measurement, two ways:
 //! - in this process ([`InProcess`]), for time to fresh: its metrics say at once when a batch
 //!   committed, with no polling query competing with the merge for the server's CPU;
-//! - as a child `summa run` ([`Child`]), for the scenarios that report the sidecar's own CPU
-//!   and memory; it logs every batch (`flush_ms`) to `sidecar.log` in the results directory,
-//!   and progress is read from `summa.streams`.
+//! - as a child `summa run` ([`Child`]) of the real `summa` binary, for the scenarios that
+//!   report the sidecar's own CPU and memory. It is read through its supported interfaces
+//!   only: progress and lag from the catalog (`summa.streams`), batches and their durations
+//!   from its `/metrics` endpoint (crate::scrape), served on a port the bench picks. Its log
+//!   goes to `sidecar.log` in the results directory, for people, not for figures.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
@@ -12,9 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use summa_cli::config::Config;
 
+use super::scrape::{self, Scrape};
 use super::SCHEMA;
-use crate::config::Config;
 
 type Task = tokio::task::JoinHandle<Result<(), summa_apply::RunError>>;
 
@@ -157,62 +161,155 @@ pub async fn streams_applied(client: &tokio_postgres::Client) -> anyhow::Result<
     ))
 }
 
+/// How child sidecars start: which `summa` binary, and the summa.toml they build on.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    exe: PathBuf,
+    /// The user's config file (`--config`, or ./summa.toml when it exists), if any.
+    config: Option<PathBuf>,
+}
+
+impl Launch {
+    /// `exe` (`--summa-bin`), or `summa` next to this executable; an error says how to build
+    /// it when it is missing.
+    pub fn resolve(exe: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<Launch> {
+        let exe = match exe {
+            Some(exe) => exe,
+            None => std::env::current_exe()
+                .context("cannot find the summa-bench executable")?
+                .with_file_name(format!("summa{}", std::env::consts::EXE_SUFFIX)),
+        };
+        if !exe.is_file() {
+            bail!(
+                "the bench measures the summa binary and there is none at {}: build it with \
+                 `cargo build --release -p summa` (or `cargo build --release`, which builds \
+                 both), or pass --summa-bin",
+                exe.display()
+            );
+        }
+        let config = config.or_else(|| Some(PathBuf::from("summa.toml")).filter(|p| p.exists()));
+        Ok(Launch { exe, config })
+    }
+
+    /// Write the child's summa.toml to `path`: the user's keys, `overrides` on top, and
+    /// `metrics_address` on `metrics`.
+    fn write_config(
+        &self,
+        path: &Path,
+        metrics: SocketAddr,
+        overrides: &toml::Table,
+    ) -> anyhow::Result<()> {
+        let mut table = match &self.config {
+            Some(user) => {
+                let text = std::fs::read_to_string(user)
+                    .with_context(|| format!("cannot read config file {}", user.display()))?;
+                toml::from_str::<toml::Table>(&text)
+                    .with_context(|| format!("config file {} is not valid TOML", user.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (key, value) in overrides {
+            table.insert(key.clone(), value.clone());
+        }
+        table.insert("metrics_address".into(), metrics.to_string().into());
+        std::fs::write(path, toml::to_string(&table)?)
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+/// A free local port for a child's `/metrics` (taken back by the child a moment later).
+fn free_address() -> anyhow::Result<SocketAddr> {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").context("no free local port")?;
+    Ok(probe.local_addr()?)
+}
+
 /// `summa run` as a child process.
 pub struct Child {
     child: std::process::Child,
-    pub log: PathBuf,
+    log: PathBuf,
+    metrics: SocketAddr,
 }
 
 impl Child {
+    /// Start `summa run` logging to `sidecar.log` in `out`, and wait until it serves
+    /// `/metrics` and every stream is read.
     pub async fn start(
+        launch: &Launch,
         url: &str,
-        log: &Path,
+        out: &Path,
         client: &tokio_postgres::Client,
     ) -> anyhow::Result<Child> {
-        Self::start_with(url, log, client, None).await
+        Self::start_with(launch, url, out, client, &toml::Table::new()).await
     }
 
-    /// As [`Child::start`], with `config` as its summa.toml.
+    /// As [`Child::start`], with `overrides` (top-level summa.toml keys) over the user's config.
     pub async fn start_with(
+        launch: &Launch,
         url: &str,
-        log: &Path,
+        out: &Path,
         client: &tokio_postgres::Client,
-        config: Option<&Path>,
+        overrides: &toml::Table,
     ) -> anyhow::Result<Child> {
-        let exe = std::env::current_exe().context("cannot find the summa executable")?;
+        let log = out.join("sidecar.log");
+        let config = out.join("sidecar.toml");
+        let metrics = free_address()?;
+        launch.write_config(&config, metrics, overrides)?;
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(log)
+            .open(&log)
             .with_context(|| format!("cannot open {}", log.display()))?;
-        let mut cmd = Command::new(exe);
-        // The same summa.toml as this process, when one was given.
-        let args: Vec<String> = std::env::args().collect();
-        if let Some(config) = config {
-            cmd.arg("--config").arg(config);
-        } else if let Some(i) = args.iter().position(|a| a == "--config") {
-            if let Some(path) = args.get(i + 1) {
-                cmd.arg("--config").arg(path);
-            }
-        }
-        let child = cmd
-            .args(["--log", "summa_apply=debug,warn", "run"])
+        let child = Command::new(&launch.exe)
+            .arg("--config")
+            .arg(&config)
+            .args(["--log", "info", "run"])
             .env("DATABASE_URL", url)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
-            .context("cannot start `summa run`")?;
+            .with_context(|| format!("cannot start `{} run`", launch.exe.display()))?;
         let mut me = Child {
             child,
-            log: log.to_path_buf(),
+            log,
+            metrics,
         };
-        if let Err(err) = wait_streaming(client).await {
+        if let Err(err) = me.wait_ready(client).await {
             me.kill();
             return Err(err);
         }
         Ok(me)
+    }
+
+    /// Until `/metrics` answers and every stream is read; an exit on the way is an error
+    /// pointing at the log.
+    async fn wait_ready(&mut self, client: &tokio_postgres::Client) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "`summa run` exited at start ({status}); see {}",
+                    self.log.display()
+                );
+            }
+            match scrape::fetch(self.metrics).await {
+                Ok(_) => break,
+                Err(err) if started.elapsed() > Duration::from_secs(60) => {
+                    return Err(err.context(format!(
+                        "the sidecar did not serve /metrics within 60 s; see {}",
+                        self.log.display()
+                    )))
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        wait_streaming(client).await
+    }
+
+    /// The sidecar's figures now (see crate::scrape).
+    pub async fn scrape(&self) -> anyhow::Result<Scrape> {
+        scrape::fetch(self.metrics).await
     }
 
     pub fn pid(&self) -> u32 {
@@ -237,10 +334,6 @@ impl Child {
                 / 1024.0
         };
         (field("VmRSS:"), field("VmHWM:"))
-    }
-
-    pub fn log_len(&self) -> u64 {
-        std::fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0)
     }
 
     fn kill(&mut self) {
@@ -288,46 +381,4 @@ pub fn proc_cpu_ms(path: &str) -> f64 {
         })
         .unwrap_or(0.0);
     ticks * 10.0 // USER_HZ = 100
-}
-
-/// The per-batch figures the sidecar logged after byte `from` of its log: (batches, changes,
-/// flush_ms of each batch).
-pub fn batches_logged(log: &Path, from: u64) -> (u64, u64, Vec<f64>) {
-    let text = std::fs::read(log).unwrap_or_default();
-    let text = String::from_utf8_lossy(text.get(from as usize..).unwrap_or_default());
-    let field = |line: &str, name: &str| -> Option<f64> {
-        let at = line.find(&format!(" {name}="))? + name.len() + 2;
-        line[at..]
-            .split(|c: char| !c.is_ascii_digit() && c != '.')
-            .next()?
-            .parse()
-            .ok()
-    };
-    let (mut batches, mut changes, mut flush) = (0, 0, Vec::new());
-    for line in text.lines().filter(|l| l.contains("batch applied")) {
-        batches += 1;
-        changes += field(line, "changes").unwrap_or(0.0) as u64;
-        if let Some(ms) = field(line, "flush_ms") {
-            flush.push(ms);
-        }
-    }
-    (batches, changes, flush)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn reads_batch_lines() {
-        let dir = std::env::temp_dir().join(format!("summa-bench-log-{}", std::process::id()));
-        std::fs::write(
-            &dir,
-            "2026 DEBUG summa_apply::session: batch applied slot=s lsn=0/1 changes=12 batch_ms=3 flush_ms=7\n\
-             2026 INFO other\n\
-             2026 DEBUG summa_apply::session: batch applied slot=s lsn=0/2 changes=3 batch_ms=1 flush_ms=2\n",
-        )
-        .unwrap();
-        let (batches, changes, flush) = super::batches_logged(&dir, 0);
-        let _ = std::fs::remove_file(&dir);
-        assert_eq!((batches, changes, flush), (2, 15, vec![7.0, 2.0]));
-    }
 }

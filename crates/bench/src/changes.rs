@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use tokio_postgres::{Client, Statement};
 
 use super::SCHEMA;
-use crate::workload;
+use summa_cli::workload;
 
 pub struct ChangeBatch {
     update: Statement,

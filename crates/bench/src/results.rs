@@ -140,9 +140,13 @@ pub struct SustainedRow {
     /// Sidecar CPU time / wall time, from the writers' start until all applied (100 = one core).
     pub cpu_pct: f64,
     pub rss_max_mib: f64,
+    /// Batches the sidecar committed in the window (`summa_batches_applied_total`).
     pub batches: u64,
-    pub flush_ms_p50: f64,
-    pub flush_ms_p99: f64,
+    /// Batch duration, a batch's first change to its commit (`summa_batch_duration_seconds`):
+    /// the mean is exact, p50 and p99 are interpolated inside the histogram's buckets.
+    pub batch_ms_mean: f64,
+    pub batch_ms_p50: f64,
+    pub batch_ms_p99: f64,
     /// (seconds since start, lag ms), sampled every 100 ms.
     pub lag_series: Vec<(f64, f64)>,
 }
@@ -170,8 +174,9 @@ pub struct Bulk {
     pub applied_after_commit_s: f64,
     pub rss_before_mib: f64,
     pub rss_peak_mib: f64,
-    /// The longest batch (`flush_ms`) the sidecar logged while applying it.
-    pub flush_ms: f64,
+    /// The longest batch (first change to commit) of the sidecar that applied it
+    /// (`summa_longest_batch_seconds`).
+    pub longest_batch_ms: f64,
     /// The configured statement budget (the bench raises it for this sidecar).
     pub budget_ms: u64,
 }
