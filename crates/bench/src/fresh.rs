@@ -72,14 +72,7 @@ pub async fn run_view(ctx: &mut Ctx, view: BenchView, n: u64, ks: &[u64]) -> any
             m.changes.push(changed as f64);
             // COMMIT returned → summa's target transaction began: its now() by the server's
             // wall clock, ours at COMMIT (the same machine's clock).
-            let began: f64 = ctx
-                .client
-                .query_one(
-                    "SELECT extract(epoch FROM applied_at)::float8 FROM summa.streams",
-                    &[],
-                )
-                .await?
-                .get(0);
+            let began = summa_catalog::applied_at_epoch(&ctx.client).await?;
             let receive = (began - committed_at) * 1000.0;
             m.receive.push(receive);
             m.apply.push(summa_ms - receive);

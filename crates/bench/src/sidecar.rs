@@ -56,14 +56,7 @@ impl InProcess {
 pub async fn wait_streaming(client: &tokio_postgres::Client) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
-        let inactive: i64 = client
-            .query_one(
-                "SELECT count(*) FROM summa.streams s LEFT JOIN pg_replication_slots r \
-                 ON r.slot_name = s.slot_name WHERE r.active IS NOT TRUE",
-                &[],
-            )
-            .await?
-            .get(0);
+        let inactive = summa_catalog::inactive_streams(client).await?;
         if inactive == 0 {
             tokio::time::sleep(Duration::from_millis(200)).await;
             return Ok(());
@@ -143,18 +136,7 @@ pub async fn wait_streams(
 /// (lowest applied LSN of the streams, its lag in ms: the age of the last applied commit
 /// while WAL is pending, 0 when caught up).
 pub async fn streams_applied(client: &tokio_postgres::Client) -> anyhow::Result<(u64, f64)> {
-    let row = client
-        .query_one(
-            "SELECT min(applied_lsn)::text, \
-                    CASE WHEN pg_current_wal_lsn() > min(applied_lsn) \
-                         THEN extract(epoch FROM clock_timestamp() - min(applied_commit_time)) * 1000 \
-                         ELSE 0 END::float8 \
-             FROM summa.streams",
-            &[],
-        )
-        .await?;
-    let lsn: Option<String> = row.get(0);
-    let lag: Option<f64> = row.get(1);
+    let (lsn, lag) = summa_catalog::lowest_applied(client).await?;
     Ok((
         lsn.map(|l| parse_lsn(&l)).transpose()?.unwrap_or(0),
         lag.unwrap_or(0.0).max(0.0),

@@ -18,6 +18,7 @@ mod drop;
 mod error;
 mod lifecycle;
 mod lookup;
+mod observe;
 mod preflight;
 mod reap;
 mod rebuild;
