@@ -19,6 +19,17 @@ fn fixture(name: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// The reference workload's orders table, as the fixtures' plans read it.
+async fn orders(client: &tokio_postgres::Client) {
+    client
+        .batch_execute(
+            "CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int, region_id int, status text, \
+             amount numeric(12,2), created_at timestamptz); ALTER TABLE orders REPLICA IDENTITY FULL",
+        )
+        .await
+        .unwrap();
+}
+
 async fn writes(client: &tokio_postgres::Client, round: i32) {
     client
         .batch_execute(&format!(
@@ -37,14 +48,7 @@ async fn writes(client: &tokio_postgres::Client, round: i32) {
 async fn format_2_plans_from_an_earlier_summa_are_maintained_with_their_format() {
     let db = TestDb::new("format2").await;
     let client = db.client().await;
-    client
-        .batch_execute(
-            "CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int, region_id int, status text, \
-             amount numeric(12,2), created_at timestamptz); ALTER TABLE orders REPLICA IDENTITY FULL; \
-             SET TimeZone = 'UTC'",
-        )
-        .await
-        .unwrap();
+    orders(&client).await;
     writes(&client, 1).await;
     db.create("v1", V1);
     db.create("v2", V2);
@@ -97,13 +101,7 @@ async fn format_2_plans_from_an_earlier_summa_are_maintained_with_their_format()
 async fn a_plan_from_a_newer_summa_is_refused_with_the_reason() {
     let db = TestDb::new("format_new").await;
     let client = db.client().await;
-    client
-        .batch_execute(
-            "CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int, region_id int, status text, \
-             amount numeric(12,2), created_at timestamptz); ALTER TABLE orders REPLICA IDENTITY FULL",
-        )
-        .await
-        .unwrap();
+    orders(&client).await;
     db.create("v1", V1);
     client
         .execute(

@@ -40,6 +40,7 @@ pub use lifecycle::{
     drop_unused_streams, drop_version, gc, promote, retire, Promoted, PROMOTE_MAX_LAG_BYTES,
 };
 pub use lookup::{find_version, wait_live, StoredVersion};
+pub use observe::{applied_at_epoch, inactive_streams, lowest_applied};
 pub use preflight::{check_free_slot, check_server};
 pub use reap::reap_abandoned;
 pub use rebuild::{rebuild, verify_exact};
