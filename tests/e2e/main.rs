@@ -17,6 +17,7 @@ mod edges;
 mod extremes;
 mod faults;
 mod golden;
+mod hostile;
 mod names;
 mod ops;
 mod oracle;

@@ -106,7 +106,7 @@ fn valid_view_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
 /// Create one new version of each view, all fed by one new stream, backfilled from one

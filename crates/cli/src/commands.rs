@@ -71,8 +71,11 @@ pub async fn create(
 ) -> anyhow::Result<ExitCode> {
     let sql = match (&args.sql, &args.file) {
         (Some(sql), _) => sql.clone(),
+        // An editor's UTF-8 byte order mark is not SQL: without it the file is the SELECT.
         (None, Some(file)) => std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?,
+            .with_context(|| format!("cannot read {}", file.display()))?
+            .trim_start_matches('\u{feff}')
+            .to_string(),
         (None, None) => bail!("give the view's SELECT with --sql or --file"),
     };
     let conn = conn_info(url)?;

@@ -11,6 +11,9 @@ use summa_apply::tunables as apply;
 
 use crate::tunables::*;
 
+/// The longest retention accepted: 100 years (its seconds must fit a Duration and an interval).
+const MAX_RETENTION_HOURS: u64 = 100 * 365 * 24;
+
 /// The top-level keys; each field is the tunable of the same name in [`crate::tunables::ALL`].
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -119,14 +122,32 @@ impl Config {
                 self.statement_budget_ms
             );
         }
+        // Postgres keeps statement_timeout and lock_timeout in an int of milliseconds.
+        for (key, ms) in [
+            ("statement_budget_ms", self.statement_budget_ms),
+            ("promote_lock_timeout_ms", self.promote_lock_timeout_ms),
+        ] {
+            if ms > i32::MAX as u64 {
+                bail!(
+                    "{key} must be at most {} (Postgres' limit), got {ms}",
+                    i32::MAX
+                );
+            }
+        }
+        if self.retention_hours > MAX_RETENTION_HOURS {
+            bail!(
+                "retention_hours must be at most {MAX_RETENTION_HOURS} (100 years), got {}",
+                self.retention_hours
+            );
+        }
         if let Some(address) = &self.metrics_address {
             if address.parse::<std::net::SocketAddr>().is_err() {
                 bail!("metrics_address must be host:port with an IP address (e.g. \"127.0.0.1:9187\"), got {address:?}");
             }
         }
-        if self.health_max_lag_seconds.is_nan() || self.health_max_lag_seconds <= 0.0 {
+        if !self.health_max_lag_seconds.is_finite() || self.health_max_lag_seconds <= 0.0 {
             bail!(
-                "health_max_lag_seconds must be positive, got {}",
+                "health_max_lag_seconds must be a positive number of seconds, got {}",
                 self.health_max_lag_seconds
             );
         }
