@@ -5,17 +5,16 @@
 //! ```
 //!
 //! Three writers change two source tables for `SUMMA_SOAK_SECONDS` (600 by default) on a
-//! cluster of the test's own, while the fault schedule (seeded: `SUMMA_TEST_SEED` replays it and
-//! the writers' choices; the interleaving depends on timing)
-//! kills the sidecar with `kill -9` every 30–60 s and starts it again, terminates its walsender
-//! between kills, restarts Postgres once (`pg_ctl restart -m fast`) and truncates a source once
-//! (`apply.on_truncate = "reset"`). After each fault the time until every stream has applied the
-//! WAL written up to the end of the fault (for a kill: once the new sidecar started) is measured
-//! (lag recovery). Every ~60 s a checkpoint pauses the
-//! writers (a write lock each writer transaction holds for reading), waits until everything is
-//! applied and compares every view with its SELECT; the sidecar's RSS is sampled every 3 s.
-//! The summary at the end gives the figures; any difference fails the test. Views are over
-//! single tables: summa has no joins yet.
+//! cluster of the test's own, while a seeded fault schedule (`SUMMA_TEST_SEED` replays it and
+//! the writers' choices; the interleaving depends on timing) kills the sidecar with `kill -9`
+//! every 30–60 s and starts it again, terminates its walsender between kills, restarts Postgres
+//! once (`pg_ctl restart -m fast`) and truncates a source once (`apply.on_truncate = "reset"`).
+//! After each fault it measures the time until every stream has applied the WAL written up to
+//! the end of the fault (for a kill: once the new sidecar started): the lag recovery. Every
+//! ~60 s a checkpoint pauses the writers (a write lock each writer transaction holds for
+//! reading), waits until everything is applied and compares every view with its SELECT; the
+//! sidecar's RSS is sampled every 3 s. The summary at the end gives the figures; any difference
+//! fails the test. The views are over single tables: summa has no joins yet.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
