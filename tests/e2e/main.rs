@@ -23,6 +23,7 @@ mod ops;
 mod oracle;
 mod preflight;
 mod property;
+mod soak;
 mod sql;
 mod stored_plans;
 mod tls;
