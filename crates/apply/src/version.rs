@@ -322,16 +322,14 @@ impl VersionRuntime {
         new: Option<&Tuple>,
         what: &str,
     ) -> Option<Vec<Option<String>>> {
-        match old {
-            Some((OldKind::Full, t)) => self.values_of(t, None, what),
+        match (old, new) {
+            (Some((OldKind::Full, t)), _) => self.values_of(t, None, what),
             // A key-only old tuple has NULL placeholders for the other columns: usable only if
             // every shipped column is a key column (which `summa create` checked); otherwise the
             // table's REPLICA IDENTITY changed since.
-            Some((OldKind::Key, t)) if self.keys_only => self.values_of(t, None, what),
+            (Some((OldKind::Key, t)), _) if self.keys_only => self.values_of(t, None, what),
             // No old tuple: the key did not change, so key columns kept their values.
-            None if self.keys_only && new.is_some() => {
-                self.values_of(new.expect("checked"), None, what)
-            }
+            (None, Some(n)) if self.keys_only => self.values_of(n, None, what),
             _ => {
                 self.break_with(format!(
                     "an {what} of {} arrived without the old values of the columns the view reads \

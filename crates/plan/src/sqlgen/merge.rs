@@ -381,10 +381,7 @@ fn delta(plan: &MaintenancePlan) -> String {
             plan,
             &format!("\"__vg{j}\""),
             |i| (plan.states[i].values == Some(j)).then(|| internal("c", i)),
-            |i| {
-                (plan.states[i].values == Some(j) && !plan.states[i].kind.is_linear())
-                    .then(|| internal("g", i))
-            },
+            |i| (plan.states[i].values == Some(j)).then(|| internal("g", i)),
         ));
     }
     let keys = key_columns(plan);
