@@ -57,8 +57,27 @@ async fn an_idle_caught_up_view_reports_no_lag() {
     let sidecar = db.sidecar_with_config(&format!("metrics_address = \"127.0.0.1:{port}\"\n"));
     items::run_workload(&client, &mut rng, 20, 5).await;
     db.wait_applied().await;
+    // Another database on the server writes all along: its WAL moves the server's position
+    // past the slot, and is not this view's lag.
+    let other = TestDb::new("lag_other").await.client().await;
+    other
+        .batch_execute("CREATE TABLE noise (id bigserial PRIMARY KEY, at timestamptz)")
+        .await
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let noise = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                other
+                    .execute("INSERT INTO noise (at) VALUES (now())", &[])
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    });
     tokio::time::sleep(Duration::from_secs(2)).await;
-    // Other tests write to the shared cluster meanwhile: their WAL is not this view's lag.
     for round in 0..6 {
         let from_status = status_lag(&db, "v");
         let from_metrics = metrics_lag(port, "v").await;
@@ -66,6 +85,8 @@ async fn an_idle_caught_up_view_reports_no_lag() {
         assert_eq!(from_metrics, (0.0, 0.0), "/metrics, sample {round}");
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    noise.await.unwrap();
     sidecar.stop();
 }
 
