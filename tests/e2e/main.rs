@@ -6,6 +6,7 @@ mod corpus_views;
 mod harness;
 mod items;
 mod lag;
+mod limits;
 mod server;
 mod viewgen;
 mod wide;

@@ -23,14 +23,17 @@ pub struct VersionError {
     pub reason: String,
 }
 
-/// The error of version `v`'s statement while `doing` (`None`: the connection failed, which
-/// is nobody's version).
+/// The error of version `v`'s statement while `doing` (`None`: the connection failed, or the
+/// target refuses every write, which is nobody's version).
 pub(crate) fn version_error(
     v: &VersionRuntime,
     lsn: Option<Lsn>,
     doing: &str,
     err: &tokio_postgres::Error,
 ) -> Option<VersionError> {
+    if err.code().is_some_and(|c| refuses_every_write(c.code())) {
+        return None;
+    }
     let class = RetryClass::of_db(err)?;
     Some(VersionError {
         view: v.record.view.clone(),
@@ -39,6 +42,15 @@ pub(crate) fn version_error(
         class,
         reason: format!("{doing} failed: {}", summa_catalog::db_message(err)),
     })
+}
+
+/// SQLSTATEs of a target that refuses every write for now, whatever the version: read-only
+/// (25006: `default_transaction_read_only`, a server in recovery), shutting down or starting
+/// (57P01, 57P02, 57P03), disk full (53100). The stream retries with backoff for as long as it
+/// lasts (`summa_retries_total`); charging it to the version would mark healthy versions
+/// broken after `apply.max_attempts`.
+fn refuses_every_write(code: &str) -> bool {
+    matches!(code, "25006" | "57P01" | "57P02" | "57P03" | "53100")
 }
 
 #[derive(Debug, thiserror::Error)]
