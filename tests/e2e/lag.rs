@@ -173,3 +173,43 @@ async fn before_the_first_batch_lag_is_not_the_wal_before_the_stream() {
     );
     sidecar.stop();
 }
+
+/// `summa demo`'s status lines read lag as `summa status` does: lines before its first batch
+/// (here: no writer, so no batch at all) do not count the server's whole WAL (everything before
+/// the stream's start) as lag.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_status_lines_do_not_count_wal_from_before_the_stream() {
+    let db = TestDb::new("lag_demo").await;
+    let client = db.client().await;
+    let total: i64 = client
+        .query_one("SELECT (pg_current_wal_lsn() - '0/0')::bigint", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let (ok, out, err) = db.summa(&[
+        "demo",
+        "--rows",
+        "2000",
+        "--duration",
+        "3",
+        "--writers",
+        "0",
+    ]);
+    assert!(ok, "summa demo failed:\n{out}\n{err}");
+    let lags: Vec<i64> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("t="))
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == "lag").unwrap();
+            words[at + 1].parse().unwrap()
+        })
+        .collect();
+    assert!(!lags.is_empty(), "no status lines:\n{out}");
+    for bytes in &lags {
+        assert!(
+            *bytes < total / 2,
+            "a status line shows {bytes} bytes of lag; the server's whole WAL was {total}:\n{out}"
+        );
+    }
+}
