@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::harness::{start_cluster, TestDb};
 use crate::items;
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -17,7 +17,7 @@ fn free_port() -> u16 {
 }
 
 /// GET `path` from 127.0.0.1:`port`: (status code, body). Retries while the server starts.
-async fn get(port: u16, path: &str) -> (u16, String) {
+pub(crate) async fn get(port: u16, path: &str) -> (u16, String) {
     for _ in 0..100 {
         let Ok(mut socket) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -37,7 +37,7 @@ async fn get(port: u16, path: &str) -> (u16, String) {
 }
 
 /// The value of the first sample line starting with `series`.
-fn sample(body: &str, series: &str) -> f64 {
+pub(crate) fn sample(body: &str, series: &str) -> f64 {
     body.lines()
         .find(|l| l.starts_with(series))
         .and_then(|l| l.rsplit(' ').next())

@@ -23,14 +23,20 @@ pub struct VersionError {
     pub reason: String,
 }
 
-/// The error of version `v`'s statement while `doing` (`None`: the connection failed, which
-/// is nobody's version).
+/// The error of version `v`'s statement while `doing` (`None`: the connection failed, or the
+/// target refuses every write, which is nobody's version).
 pub(crate) fn version_error(
     v: &VersionRuntime,
     lsn: Option<Lsn>,
     doing: &str,
     err: &tokio_postgres::Error,
 ) -> Option<VersionError> {
+    if err
+        .code()
+        .is_some_and(|c| summa_stream::retry::refuses_every_write(c.code()))
+    {
+        return None;
+    }
     let class = RetryClass::of_db(err)?;
     Some(VersionError {
         view: v.record.view.clone(),

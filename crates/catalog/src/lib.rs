@@ -51,7 +51,7 @@ pub use records::{
 pub use schema::{install, installed};
 pub use status::{status, StatusRow};
 pub use streams::{
-    caught_up, record_applied, record_loaded_generation, slot_retention, stamp_idle,
+    caught_up, record_applied, record_loaded_generation, slot_retention, stamp_caught_up,
     stream_generation, SlotRetention,
 };
 pub use verify::{

@@ -18,6 +18,8 @@ CREATE TABLE IF NOT EXISTS summa.streams (
     applied_lsn pg_lsn NOT NULL,
     applied_commit_time timestamptz,
     applied_at timestamptz NOT NULL DEFAULT now(),
+    -- When an idle session last had nothing left to apply (lag is 0 while it is recent).
+    caught_up_at timestamptz,
     generation bigint NOT NULL DEFAULT 0,
     -- The generation a running session has loaded (new versions wait for it).
     loaded_generation bigint NOT NULL DEFAULT 0,
@@ -113,6 +115,13 @@ DO $$ BEGIN
         ALTER TABLE summa.versions DROP CONSTRAINT IF EXISTS versions_state_check;
         ALTER TABLE summa.versions ADD CONSTRAINT versions_state_check
             CHECK (state IN ('backfilling', 'catching_up', 'live', 'broken', 'stale', 'retired'));
+    END IF;
+END $$;
+-- Catalogs created before lag knew when a stream was caught up.
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'summa.streams'::regclass
+                   AND attname = 'caught_up_at') THEN
+        ALTER TABLE summa.streams ADD COLUMN caught_up_at timestamptz;
     END IF;
 END $$;
 CREATE UNIQUE INDEX IF NOT EXISTS streams_one_shared ON summa.streams ((true)) WHERE shared;

@@ -1,4 +1,12 @@
 //! `summa status`: every version with its state, lag and table.
+//!
+//! Lag is how far a summary is behind its source, 0 when caught up. A stream is caught up
+//! when its slot's confirmed position has reached the server's WAL position, or when its
+//! session, streaming (slot active), recorded since its last batch that it had nothing left
+//! to apply (`summa.streams.caught_up_at`, renewed while the WAL moves: WAL of other databases
+//! and of summa's own writes is not lag). Otherwise lag bytes are the WAL it still has to read
+//! and lag seconds count from the later of the last applied commit, the last caught-up stamp
+//! and the stream's creation (WAL before its consistent point is not lag).
 
 use summa_plan::sqlgen::Target;
 use summa_plan::MaintenancePlan;
@@ -15,7 +23,11 @@ pub struct StatusRow {
     pub alias: String,
     pub serving: bool,
     pub applied_lsn: Option<String>,
+    /// WAL the stream still has to read (server position minus the slot's), 0 when caught up.
     pub lag_bytes: Option<i64>,
+    /// 0 when caught up; else seconds since the later of the last applied commit and the last
+    /// moment the stream was known caught up (an upper bound of the oldest unapplied commit's
+    /// age; never counts WAL from before the stream started).
     pub lag_seconds: Option<f64>,
     /// Estimated rows (None until the table was analyzed).
     pub rows: Option<i64>,
@@ -35,26 +47,31 @@ pub async fn status(
     if !crate::schema::installed(client).await? {
         return Ok(Vec::new());
     }
+    let sql = format!(
+        "SELECT v.view_name, v.version, v.state, v.table_schema, v.table_name, \
+                quote_ident(w.schema_name) || '.' || quote_ident(w.name), \
+                coalesce(w.serving_version = v.version, false), \
+                s.applied_lsn::text, \
+                CASE WHEN l.caught_up THEN 0 ELSE l.behind END, \
+                CASE WHEN l.caught_up THEN 0 \
+                     ELSE greatest(extract(epoch FROM now() - greatest(s.applied_commit_time, s.caught_up_at, s.created_at))::float8, 0) END, \
+                v.error, \
+                v.plan, \
+                (SELECT p.progress FROM summa.backfill_progress p \
+                 WHERE p.view_name = v.view_name AND p.version = v.version) \
+         FROM summa.versions v JOIN summa.views w ON w.name = v.view_name \
+         LEFT JOIN summa.streams s ON s.slot_name = v.slot_name \
+         LEFT JOIN pg_replication_slots r ON r.slot_name = s.slot_name \
+         LEFT JOIN LATERAL (SELECT b.behind, b.behind = 0 OR (coalesce(r.active, false) \
+                 AND s.caught_up_at >= s.applied_at AND s.caught_up_at > now() - interval '{fresh}') AS caught_up \
+             FROM (SELECT greatest(pg_current_wal_lsn() - greatest(s.applied_lsn, r.confirmed_flush_lsn), 0)::bigint AS behind) b \
+         ) l ON s.slot_name IS NOT NULL \
+         WHERE $1::text IS NULL OR v.view_name = $1 \
+         ORDER BY v.view_name, v.version",
+        fresh = crate::streams::CAUGHT_UP_FRESH
+    );
     let rows = client
-        .query(
-            "SELECT v.view_name, v.version, v.state, v.table_schema, v.table_name, \
-                    quote_ident(w.schema_name) || '.' || quote_ident(w.name), \
-                    coalesce(w.serving_version = v.version, false), \
-                    s.applied_lsn::text, \
-                    greatest(pg_current_wal_lsn() - greatest(s.applied_lsn, r.confirmed_flush_lsn), 0)::bigint, \
-                    CASE WHEN pg_current_wal_lsn() - greatest(s.applied_lsn, r.confirmed_flush_lsn) <= 0 THEN 0 \
-                         ELSE greatest(extract(epoch FROM now() - s.applied_at)::float8, 0) END, \
-                    v.error, \
-                    v.plan, \
-                    (SELECT p.progress FROM summa.backfill_progress p \
-                     WHERE p.view_name = v.view_name AND p.version = v.version) \
-             FROM summa.versions v JOIN summa.views w ON w.name = v.view_name \
-             LEFT JOIN summa.streams s ON s.slot_name = v.slot_name \
-             LEFT JOIN pg_replication_slots r ON r.slot_name = s.slot_name \
-             WHERE $1::text IS NULL OR v.view_name = $1 \
-             ORDER BY v.view_name, v.version",
-            &[&view],
-        )
+        .query(&sql, &[&view])
         .await
         .ctx(|| "reading status".into())?;
     let mut out = Vec::with_capacity(rows.len());

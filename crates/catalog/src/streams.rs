@@ -9,7 +9,8 @@ use crate::error::{CatalogError, DbContext};
 
 /// A session of `slot` has loaded the version set of `generation`: versions waiting to join
 /// the stream may now take their snapshot (see `create_views`), since every change from here
-/// on reaches their pending tables.
+/// on reaches their pending tables. The new session has not shown yet that it is caught up
+/// (a stamp of the session before it must not hide a backlog), so the stamp is cleared.
 pub async fn record_loaded_generation(
     client: &impl GenericClient,
     slot: &str,
@@ -17,7 +18,7 @@ pub async fn record_loaded_generation(
 ) -> Result<(), CatalogError> {
     client
         .execute(
-            "UPDATE summa.streams SET loaded_generation = $2 WHERE slot_name = $1",
+            "UPDATE summa.streams SET loaded_generation = $2, caught_up_at = NULL WHERE slot_name = $1",
             &[&slot, &generation],
         )
         .await
@@ -25,23 +26,35 @@ pub async fn record_loaded_generation(
     Ok(())
 }
 
-/// An idle session (nothing received is left to apply) stamps the stream's `applied_at`, so
-/// lag in seconds means "time since the sidecar last had nothing left to apply". Written at
-/// most every 10 s and only while the server's WAL moves past the slot, so an idle database
-/// stays idle.
-pub async fn stamp_idle(client: &impl GenericClient, slot: &str) -> Result<(), CatalogError> {
+/// An idle session (nothing it received is left to apply) records that the stream is caught
+/// up: `summa status` and `/metrics` report lag 0 while the slot is active and this stamp is
+/// newer than the last batch and than [`CAUGHT_UP_FRESH`]. Written only when it is needed: the
+/// server's WAL moved past the slot (otherwise the slot's position already shows the stream
+/// caught up) and the stamp is older than the last batch or 10 s, so an idle database stays
+/// idle. `force` (a session ending while idle) writes it regardless, so a stopped sidecar's
+/// lag counts from when it stopped rather than from its last batch.
+pub async fn stamp_caught_up(
+    client: &impl GenericClient,
+    slot: &str,
+    force: bool,
+) -> Result<(), CatalogError> {
     client
         .execute(
-            "UPDATE summa.streams s SET applied_at = now() WHERE s.slot_name = $1 \
-             AND s.applied_at < now() - interval '10 seconds' AND EXISTS ( \
-               SELECT 1 FROM pg_replication_slots r WHERE r.slot_name = s.slot_name \
-               AND r.confirmed_flush_lsn < pg_current_wal_lsn())",
-            &[&slot],
+            "UPDATE summa.streams s SET caught_up_at = now() WHERE s.slot_name = $1 \
+             AND ($2 OR ((s.caught_up_at IS NULL OR s.caught_up_at < s.applied_at \
+                          OR s.caught_up_at < now() - interval '10 seconds') \
+                 AND EXISTS (SELECT 1 FROM pg_replication_slots r WHERE r.slot_name = s.slot_name \
+                             AND r.confirmed_flush_lsn < pg_current_wal_lsn())))",
+            &[&slot, &force],
         )
         .await
-        .ctx(|| format!("stamping stream {slot} idle"))?;
+        .ctx(|| format!("recording stream {slot} caught up"))?;
     Ok(())
 }
+
+/// How long a caught-up stamp counts (it is renewed every 10 s while needed, checked every
+/// second): SQL interval text, used by `status`.
+pub(crate) const CAUGHT_UP_FRESH: &str = "15 seconds";
 
 /// The stream's generation now: a value other than the one a session loaded means its
 /// versions changed (retire, drop, a version joining) and it must reload.

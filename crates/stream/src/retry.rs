@@ -9,7 +9,8 @@
 //!   resources, operator intervention, and every other server error).
 //!
 //! An error without a SQLSTATE is the connection itself (closed, I/O): it is transient, and the
-//! session reconnects; it is not charged to any version.
+//! session reconnects; it is not charged to any version. Neither is an error of a target that
+//! refuses every write for now ([`refuses_every_write`]: read-only, shutting down, disk full).
 //!
 //! The streaming edge (pgwire-replication) reports server errors as text that carries the
 //! SQLSTATE field (`… (SQLSTATE 42704)`); [`sqlstate_in`] reads that field back.
@@ -63,6 +64,15 @@ pub fn sqlstate_in(text: &str) -> Option<&str> {
     code.chars()
         .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
         .then_some(code)
+}
+
+/// SQLSTATEs of a target that refuses every write for now, whatever the version: read-only
+/// (25006: `default_transaction_read_only`, a server in recovery), shutting down or starting
+/// (57P01, 57P02, 57P03), disk full (53100). The stream retries with backoff for as long as it
+/// lasts (`summa_retries_total`); charging it to the version would mark healthy versions
+/// broken after `apply.max_attempts`.
+pub fn refuses_every_write(code: &str) -> bool {
+    matches!(code, "25006" | "57P01" | "57P02" | "57P03" | "53100")
 }
 
 /// Statement timeout (`statement_timeout` reached): the work was too big for the budget.

@@ -191,6 +191,9 @@ impl<'a> Session<'a> {
                     if self.target_open {
                         // Abandon the open batch: nothing of it was acknowledged.
                         let _ = self.target.batch_execute("ROLLBACK").await;
+                    } else if self.idle() {
+                        // Lag of the stopped stream counts from now, not from its last batch.
+                        let _ = summa_catalog::stamp_caught_up(&self.target, &self.slot, true).await;
                     }
                     let _ = repl.shutdown().await;
                     return Ok(SessionEnd::Shutdown);

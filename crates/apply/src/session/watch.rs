@@ -13,14 +13,14 @@ use super::Session;
 use crate::error::RunError;
 
 impl Session<'_> {
-    /// Notice changed versions; while idle also stamp the stream's `applied_at`, so lag in
-    /// seconds means "time since the sidecar last had nothing left to apply"
-    /// (`summa_catalog::stamp_idle` writes it at most every 10 s and only while the server's
-    /// WAL moves past the slot, so an idle database stays idle).
+    /// Notice changed versions; while idle also record that the stream is caught up, so
+    /// status reports lag 0 though the server's WAL moves on with WAL that is not ours
+    /// (`summa_catalog::stamp_caught_up` writes at most every 10 s, and only while the WAL
+    /// moves past the slot, so an idle database stays idle).
     pub(super) async fn check_generation(&mut self) -> Result<(), RunError> {
         self.last_generation_check = Instant::now();
         if self.idle() {
-            summa_catalog::stamp_idle(&self.target, &self.slot).await?;
+            summa_catalog::stamp_caught_up(&self.target, &self.slot, false).await?;
         }
         let generation = summa_catalog::stream_generation(&self.target, &self.slot).await?;
         self.reload |= generation != self.generation;
