@@ -193,14 +193,7 @@ async fn a_database_summa_cannot_read_is_refused_with_the_fix() {
         .summa_within(&["run"], Duration::from_secs(20))
         .expect("summa run kept running on a SQL_ASCII database");
     assert!(!ok && err.contains("encoding SQL_ASCII"), "{err}");
-    let slots: i64 = client
-        .query_one(
-            "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let slots: i64 = crate::harness::slot_count(&client).await;
     assert_eq!(slots, 0, "a refused create leaves no slot");
 }
 

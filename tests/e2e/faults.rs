@@ -86,14 +86,7 @@ async fn rows_written_during_backfill_are_counted_exactly_once() {
         "versions not live after catching up: {states:?}"
     );
     // Every version joined the one shared stream: the snapshot slots were temporary.
-    let slots: i64 = client
-        .query_one(
-            "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let slots: i64 = crate::harness::slot_count(&client).await;
     assert_eq!(slots, 1, "one replication slot for all versions");
 }
 

@@ -432,3 +432,15 @@ impl TestDb {
         })
     }
 }
+
+/// Replication slots of the database `client` is connected to.
+pub async fn slot_count(client: &Client) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}

@@ -67,14 +67,7 @@ async fn a_role_without_replication_or_select_is_refused_with_the_grant() {
             && err.contains("GRANT SELECT ON \"public\".\"items\""),
         "{err}"
     );
-    let slots: i64 = client
-        .query_one(
-            "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let slots: i64 = crate::harness::slot_count(&client).await;
     assert_eq!(slots, 0, "a refused create leaves no slot");
 }
 

@@ -140,14 +140,7 @@ async fn unsupported_sql_is_refused_with_construct_position_and_reason() {
     }
     // Nothing was left behind by the refusals.
     let client = db.client().await;
-    let left: i64 = client
-        .query_one(
-            "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let left: i64 = crate::harness::slot_count(&client).await;
     assert_eq!(left, 0);
     // The error shows the SQL line and a caret under the construct.
     let (_, _, err) = db.summa(&["create", "bad", "--sql", cases[1].0]);
