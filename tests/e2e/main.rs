@@ -25,6 +25,7 @@ pub(crate) mod ops;
 mod oracle;
 mod preflight;
 mod property;
+mod restore;
 mod soak;
 mod sql;
 mod stored_plans;
