@@ -12,21 +12,9 @@ const QTY: &str = "SELECT grp, sum(qty) AS qty FROM items GROUP BY grp";
 const EXTREMES: &str = "SELECT grp, min(val) AS lo, max(val) AS hi FROM items GROUP BY grp";
 const TOTALS: &str = "SELECT count(*) AS n, sum(val) AS total, max(qty) AS top FROM items";
 
-/// Inserts touching only grp and val (columns every remaining view can still read).
-async fn write_some(db: &TestDb, n: i32) {
-    db.client()
-        .await
-        .batch_execute(&format!(
-            "INSERT INTO items (grp, val) SELECT g % 5, g FROM generate_series(1, {n}) g; \
-             UPDATE items SET grp = grp + 1 WHERE id % 7 = 0; DELETE FROM items WHERE id % 11 = 0"
-        ))
-        .await
-        .unwrap();
-}
-
 /// More writes reach `view`, which stays live and equal to its SELECT.
 async fn assert_still_serving(db: &TestDb, view: &str, sql: &str) {
-    write_some(db, 200).await;
+    items::write_some(db, 200).await;
     db.wait_applied().await;
     db.assert_equal(view, sql).await;
     assert_eq!(db.state_of(view).await, "live");
@@ -169,7 +157,7 @@ async fn a_batch_blocked_by_a_lock_is_retried_then_breaks_only_its_version() {
         .batch_execute("BEGIN; LOCK TABLE by_grp__v1 IN ACCESS EXCLUSIVE MODE")
         .await
         .unwrap();
-    write_some(&db, 50).await;
+    items::write_some(&db, 50).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     locker.batch_execute("COMMIT").await.unwrap();
     db.wait_applied().await;
@@ -181,14 +169,14 @@ async fn a_batch_blocked_by_a_lock_is_retried_then_breaks_only_its_version() {
         .batch_execute("BEGIN; LOCK TABLE by_grp__v1 IN ACCESS EXCLUSIVE MODE")
         .await
         .unwrap();
-    write_some(&db, 50).await;
+    items::write_some(&db, 50).await;
     let error = db.wait_state("by_grp", "broken").await;
     assert!(
         error.contains("failed 4 times") && error.contains("timeout"),
         "{error}"
     );
     locker.batch_execute("ROLLBACK").await.unwrap();
-    write_some(&db, 50).await;
+    items::write_some(&db, 50).await;
     db.wait_applied().await;
     db.assert_equal("by_cat", BY_CAT).await;
     let log = sidecar.log_text();
@@ -201,7 +189,7 @@ async fn a_dropped_slot_marks_versions_stale_and_rebuild_recovers() {
     let (db, client, _) = items::database(None, "slotlost", 100).await;
     db.create("by_grp", BY_GRP);
     let sidecar = db.sidecar();
-    write_some(&db, 50).await;
+    items::write_some(&db, 50).await;
     db.wait_applied().await;
     sidecar.stop();
     // The walsender lets go of the slot a moment after the sidecar exits.
@@ -232,7 +220,7 @@ async fn a_dropped_slot_marks_versions_stale_and_rebuild_recovers() {
     // The sidecar keeps running; a rebuild builds a new version on a new stream.
     let (ok, out, err) = db.summa(&["rebuild", "by_grp", "--promote", "--timeout-secs", "60"]);
     assert!(ok, "rebuild: {out}{err}");
-    write_some(&db, 50).await;
+    items::write_some(&db, 50).await;
     db.wait_applied().await;
     db.assert_equal("by_grp", BY_GRP).await;
     sidecar.stop();
@@ -278,7 +266,7 @@ async fn a_slot_invalidated_by_max_slot_wal_keep_size_marks_versions_stale() {
     assert!(error.contains("slot"), "{error}");
     let (ok, out, err) = db.summa(&["rebuild", "by_grp", "--promote", "--timeout-secs", "60"]);
     assert!(ok, "rebuild: {out}{err}");
-    write_some(&db, 50).await;
+    items::write_some(&db, 50).await;
     db.wait_applied().await;
     db.assert_equal("by_grp", BY_GRP).await;
     sidecar.stop();

@@ -121,15 +121,7 @@ async fn terminated_walsender_reconnects_and_resumes_exactly_once() {
     with_background_writes(&db, s + 1, async {
         for _ in 0..4 {
             tokio::time::sleep(Duration::from_millis(700)).await;
-            terminated += client
-                .query(
-                    "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots \
-                     WHERE database = current_database() AND active_pid IS NOT NULL",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .len();
+            terminated += crate::harness::terminate_walsenders(&client).await;
         }
     })
     .await;

@@ -444,3 +444,16 @@ pub async fn slot_count(client: &Client) -> i64 {
         .unwrap()
         .get(0)
 }
+
+/// Terminate the walsenders streaming this database's slots; returns how many there were.
+pub async fn terminate_walsenders(client: &Client) -> usize {
+    client
+        .query(
+            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots \
+             WHERE database = current_database() AND active_pid IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .len()
+}

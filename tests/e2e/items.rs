@@ -177,3 +177,15 @@ pub async fn database(
     setup(&client, &mut rng, rows).await;
     (db, client, rng)
 }
+
+/// Inserts touching only grp and val (columns every remaining view can still read).
+pub async fn write_some(db: &crate::harness::TestDb, n: i32) {
+    db.client()
+        .await
+        .batch_execute(&format!(
+            "INSERT INTO items (grp, val) SELECT g % 5, g FROM generate_series(1, {n}) g; \
+             UPDATE items SET grp = grp + 1 WHERE id % 7 = 0; DELETE FROM items WHERE id % 11 = 0"
+        ))
+        .await
+        .unwrap();
+}

@@ -12,17 +12,6 @@ use crate::items;
 
 const BY_GRP: &str = "SELECT grp, count(*), sum(val), min(val) AS lo FROM items GROUP BY grp";
 
-async fn write_some(db: &TestDb, n: i32) {
-    db.client()
-        .await
-        .batch_execute(&format!(
-            "INSERT INTO items (grp, val) SELECT g % 5, g FROM generate_series(1, {n}) g; \
-             UPDATE items SET grp = grp + 1 WHERE id % 7 = 0; DELETE FROM items WHERE id % 11 = 0"
-        ))
-        .await
-        .unwrap();
-}
-
 fn run(program: &std::path::Path, args: &[&str]) {
     let out = Command::new(program)
         .args(args)
@@ -41,7 +30,7 @@ async fn a_restored_database_is_readable_then_stale_with_the_fix_never_silently(
     let (db, _client, _) = items::database(None, "dumped", 200).await;
     db.create("by_grp", BY_GRP);
     let sidecar = db.sidecar();
-    write_some(&db, 80).await;
+    items::write_some(&db, 80).await;
     db.wait_applied().await;
     db.assert_equal("by_grp", BY_GRP).await;
     sidecar.stop();
@@ -68,7 +57,7 @@ async fn a_restored_database_is_readable_then_stale_with_the_fix_never_silently(
     // Readable at once, as of the dump.
     restored.assert_equal("by_grp", BY_GRP).await;
     // The slot stayed behind: the first sidecar there marks the version stale with the fix.
-    write_some(&restored, 40).await;
+    items::write_some(&restored, 40).await;
     let sidecar = restored.sidecar();
     let error = restored.wait_state("by_grp", "stale").await;
     assert!(
@@ -81,7 +70,7 @@ async fn a_restored_database_is_readable_then_stale_with_the_fix_never_silently(
     let (ok, out, err) =
         restored.summa(&["rebuild", "by_grp", "--promote", "--timeout-secs", "60"]);
     assert!(ok, "rebuild: {out}{err}");
-    write_some(&restored, 40).await;
+    items::write_some(&restored, 40).await;
     restored.wait_applied().await;
     restored.assert_equal("by_grp", BY_GRP).await;
     sidecar.stop();

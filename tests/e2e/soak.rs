@@ -405,16 +405,8 @@ async fn soak_writers_and_faults_for_ten_minutes() {
                 .push((format!("kill -9 #{}", figures.kills), took));
             next_kill = Instant::now() + secs_between(&mut rng, kill_lo, kill_hi);
         } else if now >= next_term {
-            let terminated = connect_patiently(&db.url)
-                .await
-                .query(
-                    "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots \
-                     WHERE database = current_database() AND active_pid IS NOT NULL",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .len();
+            let terminated =
+                crate::harness::terminate_walsenders(&connect_patiently(&db.url).await).await;
             if terminated > 0 {
                 figures.terminations += 1;
                 let took = recovery(&db, now, "walsender termination", running).await;
