@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_postgres::Client;
 
-use crate::harness::TestDb;
+use crate::harness::{start_cluster, TestDb};
 use crate::items;
 use crate::ops::{free_port, get, sample};
 
@@ -212,4 +212,28 @@ async fn the_demo_status_lines_do_not_count_wal_from_before_the_stream() {
             "a status line shows {bytes} bytes of lag; the server's whole WAL was {total}:\n{out}"
         );
     }
+}
+
+/// On a server where nothing else writes, an idle caught-up sidecar writes nothing either:
+/// no caught-up stamp every few seconds (each would be WAL to archive, and the background
+/// writer's standby snapshot after it must not make it write again), and lag stays 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_server_stays_idle() {
+    let pg = start_cluster(&[("autovacuum", "off")], "autovacuum off").await;
+    let (db, client, mut rng) = items::database(Some(&pg), "lag_quiet", 100).await;
+    db.create("v", VIEW);
+    let sidecar = db.sidecar();
+    items::run_workload(&client, &mut rng, 20, 5).await;
+    db.wait_applied().await;
+    // After the last batch: at most one stamp, for the background writer's standby snapshot
+    // (written within 15 s of any write; the slot may be read behind it).
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    let stamp = "SELECT caught_up_at::text FROM summa.streams";
+    let before: Option<String> = client.query_one(stamp, &[]).await.unwrap().get(0);
+    // Longer than the stamp period (10 s) and the standby snapshot period (15 s).
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let after: Option<String> = client.query_one(stamp, &[]).await.unwrap().get(0);
+    assert_eq!(before, after, "the idle sidecar stamped again");
+    assert_eq!(status_lag(&db, "v"), (0, 0.0), "lag of the idle stream");
+    sidecar.stop();
 }

@@ -18,6 +18,7 @@ mod ddl;
 mod edges;
 mod extremes;
 mod faults;
+mod generated;
 mod golden;
 mod hostile;
 mod names;

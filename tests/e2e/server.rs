@@ -165,11 +165,58 @@ async fn gate(needs: Needs, then: &str) -> bool {
         needs.what(),
         server.describe()
     );
+    skip(&line)
+}
+
+/// Prints a `SKIP-ON-THIS-SERVER:` `line` and returns false, or fails under
+/// `SUMMA_TEST_NO_SKIP`.
+fn skip(line: &str) -> bool {
     if std::env::var_os("SUMMA_TEST_NO_SKIP").is_some() {
         panic!("{line} (SUMMA_TEST_NO_SKIP is set: this server must run every test)");
     }
-    say(&line);
+    say(line);
     false
+}
+
+/// The bin directory of a newer server to `pg_upgrade` the shared server's version to
+/// (`SUMMA_PG_UPGRADE_BIN`; `.ci/run` sets it to PostgreSQL 18 for the PostgreSQL 15 pass).
+/// Without one, says so as [`supports`] does and returns `None`: the test returns.
+pub async fn upgrade_target() -> Option<PathBuf> {
+    let server = server().await;
+    let from = server.version_num / 10000;
+    let target = std::env::var_os("SUMMA_PG_UPGRADE_BIN").map(PathBuf::from);
+    let to = target.as_deref().map(|bin| {
+        let out = std::process::Command::new(bin.join("postgres"))
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("SUMMA_PG_UPGRADE_BIN={}: postgres: {e}", bin.display()));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        // "postgres (PostgreSQL) 18.6"
+        text.split_whitespace()
+            .last()
+            .and_then(|v| v.split('.').next())
+            .and_then(|m| m.parse::<i32>().ok())
+            .unwrap_or_else(|| panic!("SUMMA_PG_UPGRADE_BIN={}: version {text:?}", bin.display()))
+    });
+    match (target, to) {
+        (Some(bin), Some(to)) if to > from => Some(bin),
+        (target, to) => {
+            let had = match (target, to) {
+                (Some(bin), Some(to)) => format!(
+                    "SUMMA_PG_UPGRADE_BIN is PostgreSQL {to} ({}), not newer",
+                    bin.display()
+                ),
+                _ => "SUMMA_PG_UPGRADE_BIN is not set".to_string(),
+            };
+            skip(&format!(
+                "SKIP-ON-THIS-SERVER: {} needs a newer server to upgrade {} to ({had}); it runs \
+                 on the PostgreSQL 15 pass of .ci/run",
+                test_name(),
+                server.describe()
+            ));
+            None
+        }
+    }
 }
 
 /// The probes agree with what the build does: each server CI uses takes one branch of each

@@ -162,6 +162,14 @@ async fn create_bounded(
         if let Some(publication) = &opts.publication {
             crate::preflight::check_published(client, &spec.name, publication, &source).await?;
         }
+        crate::generated::check_generated_columns(
+            client,
+            &spec.name,
+            &plan,
+            &source,
+            opts.publication.as_deref(),
+        )
+        .await?;
         ensure_old_values(
             client,
             &spec.name,
@@ -409,6 +417,7 @@ async fn join_shared(
             });
         }
         if !member {
+            crate::generated::publish_generated_columns(&tx, &publication).await?;
             tx.batch_execute(&format!(
                 "ALTER PUBLICATION {} ADD TABLE {}",
                 quote_ident(&publication),
@@ -502,9 +511,10 @@ async fn backfill_all(
                 pending.iter().map(|p| p.plan.source_qualified()).collect();
             tables.sort();
             tables.dedup();
+            let options = crate::generated::publication_options(client).await?;
             client
                 .batch_execute(&format!(
-                    "CREATE PUBLICATION {} FOR TABLE {}",
+                    "CREATE PUBLICATION {} FOR TABLE {}{options}",
                     quote_ident(slot),
                     tables.join(", ")
                 ))

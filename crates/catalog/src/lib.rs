@@ -16,6 +16,7 @@ mod budget;
 mod create;
 mod drop;
 mod error;
+mod generated;
 mod lifecycle;
 mod lookup;
 mod observe;
@@ -52,7 +53,7 @@ pub use schema::{install, installed};
 pub use status::{status, StatusRow};
 pub use streams::{
     caught_up, record_applied, record_loaded_generation, slot_retention, stamp_caught_up,
-    stream_generation, SlotRetention,
+    stream_generation, SlotRetention, WalSeen,
 };
 pub use verify::{
     compare_versions, verify_version, verify_version_in_chunks, VerifyReport, DEFAULT_CHUNK_GROUPS,

@@ -26,30 +26,75 @@ pub async fn record_loaded_generation(
     Ok(())
 }
 
+/// What an idle session's caught-up checks saw of the server's WAL: where it was at the last
+/// check, and at how many checks since the last stamp it had moved.
+#[derive(Debug, Clone, Default)]
+pub struct WalSeen {
+    at: Option<String>,
+    moves: i32,
+}
+
 /// An idle session (nothing it received is left to apply) records that the stream is caught
 /// up: `summa status` and `/metrics` report lag 0 while the slot is active and this stamp is
-/// newer than the last batch and than [`CAUGHT_UP_FRESH`]. Written only when it is needed: the
-/// server's WAL moved past the slot (otherwise the slot's position already shows the stream
-/// caught up) and the stamp is older than the last batch or 10 s, so an idle database stays
-/// idle. `force` (a session ending while idle) writes it regardless, so a stopped sidecar's
+/// newer than the last batch and than [`CAUGHT_UP_FRESH`]. Called about every second with
+/// what the previous call returned; writes only when the stamp is needed:
+/// - after a batch, once the server's WAL is past the slot's (else the slot's position shows
+///   the stream caught up);
+/// - 10 s after the last stamp, when the WAL moved at two or more checks since then: WAL of
+///   others goes on, and without a stamp status would count it as lag.
+///
+/// So an idle server stays idle. The slot's position alone cannot drive the renewal either
+/// way: another database writing all along is confirmed by the walsender every second (the
+/// replication client's status interval, the period of these calls), so at the phase of the
+/// second when this runs the slot can look current every time; and on an idle server the
+/// background writer logs a standby snapshot after any write, this stamp included, so one
+/// move after a stamp is the stamp's own echo, and renewing for it would write every 15 s.
+///
+/// `force` (a session ending while idle) writes the stamp regardless, so a stopped sidecar's
 /// lag counts from when it stopped rather than from its last batch.
 pub async fn stamp_caught_up(
     client: &impl GenericClient,
     slot: &str,
     force: bool,
-) -> Result<(), CatalogError> {
-    client
-        .execute(
-            "UPDATE summa.streams s SET caught_up_at = now() WHERE s.slot_name = $1 \
-             AND ($2 OR ((s.caught_up_at IS NULL OR s.caught_up_at < s.applied_at \
-                          OR s.caught_up_at < now() - interval '10 seconds') \
-                 AND EXISTS (SELECT 1 FROM pg_replication_slots r WHERE r.slot_name = s.slot_name \
-                             AND r.confirmed_flush_lsn < pg_current_wal_lsn())))",
-            &[&slot, &force],
+    seen: &WalSeen,
+) -> Result<WalSeen, CatalogError> {
+    let row = client
+        .query_one(
+            "WITH w AS (SELECT pg_current_wal_insert_lsn() AS at, \
+                        coalesce(pg_current_wal_insert_lsn() > $3::text::pg_lsn, false) AS moved), \
+             stamped AS (UPDATE summa.streams s SET caught_up_at = now() FROM w \
+                 WHERE s.slot_name = $1 \
+                 AND ($2 \
+                      OR ((s.caught_up_at IS NULL OR s.caught_up_at < s.applied_at) \
+                          AND EXISTS (SELECT 1 FROM pg_replication_slots r \
+                                      WHERE r.slot_name = s.slot_name \
+                                      AND r.confirmed_flush_lsn < pg_current_wal_lsn())) \
+                      OR (s.caught_up_at < now() - interval '10 seconds' \
+                          AND $4 + w.moved::int >= 2)) \
+                 RETURNING 1) \
+             SELECT w.at::text, w.moved, EXISTS (SELECT 1 FROM stamped) FROM w",
+            &[&slot, &force, &seen.at, &seen.moves],
         )
         .await
         .ctx(|| format!("recording stream {slot} caught up"))?;
-    Ok(())
+    let (at, moved): (String, bool) = (row.get(0), row.get(1));
+    if !row.get::<_, bool>(2) {
+        let moves = seen.moves + i32::from(moved);
+        return Ok(WalSeen {
+            at: Some(at),
+            moves,
+        });
+    }
+    // Read after the stamp committed, so the stamp's own WAL is not a move.
+    let at = client
+        .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
+        .await
+        .ctx(|| format!("reading the WAL position after stamping stream {slot}"))?
+        .get(0);
+    Ok(WalSeen {
+        at: Some(at),
+        moves: 0,
+    })
 }
 
 /// How long a caught-up stamp counts (it is renewed every 10 s while needed, checked every

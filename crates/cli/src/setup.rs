@@ -138,6 +138,8 @@ pub fn setup_sql(
     }
     sql += &format!(
         "-- Changes of the sources reach summa through this publication (summa never alters it).\n\
+         -- PostgreSQL 18 and later: add WITH (publish_generated_columns = stored) if a table has\n\
+         -- generated columns (views may read them, and UPDATE/DELETE need it with REPLICA IDENTITY FULL).\n\
          CREATE PUBLICATION {} FOR TABLE {};\n",
         quote_ident(publication),
         qualified.join(", ")

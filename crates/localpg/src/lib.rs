@@ -20,6 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod tls;
+mod upgrade;
 
 pub use tls::{generate_ca, TestCa};
 
@@ -195,7 +196,18 @@ impl LocalPostgres {
     /// As [`LocalPostgres::start`], with `settings` overriding the defaults (tests of
     /// misconfigured servers: `wal_level = replica`, few replication slots).
     pub fn start_with(settings: &[(&str, &str)]) -> Result<Self, LocalPgError> {
-        let mut pg = Self::init(settings)?;
+        Self::start_in(&find_bin_dir()?, settings)
+    }
+
+    /// As [`LocalPostgres::start_with`], with the server binaries in `bin` rather than
+    /// `SUMMA_PG_BIN`'s (a test of an upgrade between two servers).
+    pub fn start_in(bin: &Path, settings: &[(&str, &str)]) -> Result<Self, LocalPgError> {
+        if !is_bin_dir(bin) {
+            return Err(LocalPgError::BadBinDir {
+                dir: bin.display().to_string(),
+            });
+        }
+        let mut pg = Self::init(bin.to_path_buf(), settings, &[])?;
         pg.pg_ctl_start()?;
         pg.spawn_guardian();
         Ok(pg)
@@ -205,7 +217,7 @@ impl LocalPostgres {
     /// `localhost` and `127.0.0.1` signed by a fresh self-signed CA ([`LocalPostgres::ca`]).
     /// Plain connections are still accepted.
     pub fn start_with_tls(settings: &[(&str, &str)]) -> Result<Self, LocalPgError> {
-        let mut pg = Self::init(settings)?;
+        let mut pg = Self::init(find_bin_dir()?, settings, &[])?;
         pg.install_tls()?;
         pg.pg_ctl_start()?;
         pg.spawn_guardian();
@@ -247,9 +259,13 @@ impl LocalPostgres {
         Ok(())
     }
 
-    /// Create the cluster directory, run initdb and write the configuration; not started.
-    fn init(settings: &[(&str, &str)]) -> Result<Self, LocalPgError> {
-        let bin = find_bin_dir()?;
+    /// Create the cluster directory, run initdb (with `initdb_args` added) and write the
+    /// configuration; not started.
+    fn init(
+        bin: PathBuf,
+        settings: &[(&str, &str)],
+        initdb_args: &[&str],
+    ) -> Result<Self, LocalPgError> {
         let as_postgres_user = is_root();
         if as_postgres_user
             && Command::new("id")
@@ -295,15 +311,19 @@ impl LocalPostgres {
         let initdb = pg.bin.join("initdb");
         pg.run(
             "initdb",
-            pg.as_server_user(&initdb).args(["-D"]).arg(&data).args([
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-                "-N",
-            ]),
+            pg.as_server_user(&initdb)
+                .args(["-D"])
+                .arg(&data)
+                .args([
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "-N",
+                ])
+                .args(initdb_args),
         )?;
         let mut conf = String::new();
         for (k, v) in SERVER_SETTINGS.iter().chain(settings) {

@@ -14,6 +14,9 @@ pub struct SourceColumn {
     /// compare and order as in the table.
     pub type_sql: String,
     pub type_oid: u32,
+    /// The generation expression of a stored generated column (`GENERATED ALWAYS AS (…)
+    /// STORED`), as `pg_get_expr` prints it; `None` for a plain column.
+    pub generated: Option<String>,
 }
 
 /// What old values UPDATE and DELETE carry in the WAL for this table.
@@ -113,7 +116,10 @@ impl SourceTable {
                 "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) || coalesce(\
                  (SELECT format(' COLLATE %I.%I', n.nspname, c.collname) FROM pg_collation c \
                   JOIN pg_namespace n ON n.oid = c.collnamespace \
-                  WHERE c.oid = a.attcollation AND a.attcollation <> t.typcollation), ''), a.atttypid \
+                  WHERE c.oid = a.attcollation AND a.attcollation <> t.typcollation), ''), a.atttypid, \
+                 CASE WHEN a.attgenerated <> '' THEN \
+                     (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d \
+                      WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) END \
                  FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
                  WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
                 &[&oid],
@@ -124,6 +130,7 @@ impl SourceTable {
                 name: r.get(0),
                 type_sql: r.get(1),
                 type_oid: r.get(2),
+                generated: r.get(3),
             })
             .collect();
         let replident: String = row.get(4);

@@ -11,6 +11,7 @@ fn orders() -> SourceTable {
         name: name.into(),
         type_sql: ty.into(),
         type_oid: 0,
+        generated: None,
     };
     SourceTable {
         oid: 1,

@@ -85,6 +85,8 @@ pub(crate) struct Session<'a> {
     generation: i64,
     reload: bool,
     last_generation_check: Instant,
+    /// The server's WAL insert position at the last idle check (after its stamp, if any).
+    wal_seen: summa_catalog::WalSeen,
 }
 
 impl<'a> Session<'a> {
@@ -164,6 +166,7 @@ impl<'a> Session<'a> {
                 generation: stream.generation,
                 reload: false,
                 last_generation_check: Instant::now(),
+                wal_seen: Default::default(),
             },
             repl,
         ))
@@ -193,7 +196,7 @@ impl<'a> Session<'a> {
                         let _ = self.target.batch_execute("ROLLBACK").await;
                     } else if self.idle() {
                         // Lag of the stopped stream counts from now, not from its last batch.
-                        let _ = summa_catalog::stamp_caught_up(&self.target, &self.slot, true).await;
+                        let _ = summa_catalog::stamp_caught_up(&self.target, &self.slot, true, &Default::default()).await;
                     }
                     let _ = repl.shutdown().await;
                     return Ok(SessionEnd::Shutdown);

@@ -15,12 +15,16 @@ use crate::error::RunError;
 impl Session<'_> {
     /// Notice changed versions; while idle also record that the stream is caught up, so
     /// status reports lag 0 though the server's WAL moves on with WAL that is not ours
-    /// (`summa_catalog::stamp_caught_up` writes at most every 10 s, and only while the WAL
-    /// moves past the slot, so an idle database stays idle).
+    /// (`summa_catalog::stamp_caught_up` writes at most every 10 s, and only while WAL other
+    /// than its own stamps moves, so an idle database stays idle).
     pub(super) async fn check_generation(&mut self) -> Result<(), RunError> {
         self.last_generation_check = Instant::now();
         if self.idle() {
-            summa_catalog::stamp_caught_up(&self.target, &self.slot, false).await?;
+            self.wal_seen =
+                summa_catalog::stamp_caught_up(&self.target, &self.slot, false, &self.wal_seen)
+                    .await?;
+        } else {
+            self.wal_seen = Default::default();
         }
         let generation = summa_catalog::stream_generation(&self.target, &self.slot).await?;
         self.reload |= generation != self.generation;
