@@ -6,6 +6,7 @@
 //! reason: a summary is never silently wrong.
 
 use summa_catalog::{VersionRecord, VersionState};
+use summa_plan::InputRole;
 use summa_plan::ident::quote_ident;
 use summa_plan::sqlgen::{self, Target};
 use summa_stream::pgoutput::{Datum, OldKind, Relation, Tuple};
@@ -34,11 +35,11 @@ pub struct VersionRuntime {
     pub target: Target,
     pub staging: String,
     pub phase: Phase,
-    /// Position of each shipped column in the source relation's tuples (from the last
+    /// Per input: position of each shipped column in the relation's tuples (from the last
     /// Relation message), `None` until one arrives.
-    positions: Option<Vec<usize>>,
-    /// Every shipped column is part of the replica identity key.
-    keys_only: bool,
+    positions: Vec<Option<Vec<usize>>>,
+    /// Per input: every shipped column is part of the replica identity key.
+    keys_only: Vec<bool>,
     pub rows: SignedRows,
     /// Chunks already shipped into the staging table in the open target transaction.
     pub staged_chunks: usize,
@@ -63,6 +64,11 @@ pub struct Prepared {
     /// Joining versions: record rows in the pending table; move a chunk into staging.
     pub insert_pending: Option<tokio_postgres::Statement>,
     pub drain_pending: Option<tokio_postgres::Statement>,
+    /// A join: per input, the statements that move its copy to the batch's end (delete the
+    /// touched keys, insert their last rows), run after the merge.
+    pub copy_updates: Vec<tokio_postgres::Statement>,
+    /// Empties the staging table once its rows are merged.
+    pub clear_staging: tokio_postgres::Statement,
 }
 
 impl VersionRuntime {
@@ -83,8 +89,8 @@ impl VersionRuntime {
             phase,
             lsn: String::new(),
             rows: SignedRows::new(0),
-            positions: None,
-            keys_only: false,
+            positions: vec![None; plan.inputs.len()],
+            keys_only: vec![false; plan.inputs.len()],
             staged_chunks: 0,
             staging,
             record,
@@ -95,7 +101,14 @@ impl VersionRuntime {
 
     /// Columns per buffered row: a pending row carries its commit LSN first.
     fn width(&self) -> usize {
-        self.record.plan.source().shipped.len() + usize::from(self.records_pending())
+        let plan = &self.record.plan;
+        let columns = if plan.is_join() {
+            // The input, then every input's columns (`summa_plan::sqlgen` join staging).
+            1 + plan.inputs.iter().map(|i| i.shipped.len()).sum::<usize>()
+        } else {
+            plan.source().shipped.len()
+        };
+        columns + usize::from(self.records_pending())
     }
 
     /// Changes go to the pending table (the version is joining the stream).
@@ -142,8 +155,29 @@ impl VersionRuntime {
         } else {
             (None, None)
         };
+        let mut copy_updates = Vec::new();
+        if plan.is_join() {
+            for k in 0..plan.inputs.len() {
+                for sql in [
+                    sqlgen::delete_from_copy(plan, target, &self.staging, k),
+                    sqlgen::insert_into_copy(plan, target, &self.staging, k),
+                ] {
+                    copy_updates.push(client.prepare(&sql).await?);
+                }
+            }
+        }
+        // A join's batch is always staged: its copies change from the staging table.
+        let merge_rows = if plan.is_join() {
+            sqlgen::merge_staged(plan, target, &self.staging)
+        } else {
+            sqlgen::merge_changes(plan, target)
+        };
         self.prepared = Some(Prepared {
-            merge_rows: client.prepare(&sqlgen::merge_changes(plan, target)).await?,
+            copy_updates,
+            clear_staging: client
+                .prepare(&format!("DELETE FROM {}", self.staging))
+                .await?,
+            merge_rows: client.prepare(&merge_rows).await?,
             stage_rows: client
                 .prepare(&sqlgen::stage_rows(plan, &self.staging))
                 .await?,
@@ -199,7 +233,22 @@ impl VersionRuntime {
         }
     }
 
-    fn push(&mut self, sign: i16, values: Vec<Option<String>>) {
+    fn push(&mut self, input: usize, sign: i16, values: Vec<Option<String>>) {
+        let plan = &self.record.plan;
+        let values = if plan.is_join() {
+            let mut row = Vec::with_capacity(self.width());
+            row.push(Some(input.to_string()));
+            for (j, other) in plan.inputs.iter().enumerate() {
+                if j == input {
+                    row.extend(values.iter().cloned());
+                } else {
+                    row.extend(std::iter::repeat_n(None, other.shipped.len()));
+                }
+            }
+            row
+        } else {
+            values
+        };
         if self.records_pending() {
             let mut with_lsn = Vec::with_capacity(values.len() + 1);
             with_lsn.push(Some(self.lsn.clone()));
@@ -210,35 +259,46 @@ impl VersionRuntime {
         }
     }
 
-    /// A (new) Relation message for the source: map shipped columns by name and type.
+    /// The inputs that read the relation with `oid` (a self-join's occurrences: several).
+    fn inputs_of(&self, oid: u32) -> Vec<usize> {
+        (0..self.record.plan.inputs.len())
+            .filter(|&k| self.record.plan.inputs[k].oid == oid)
+            .collect()
+    }
+
+    /// A (new) Relation message for an input: map shipped columns by name and type.
     pub fn on_relation(&mut self, rel: &Relation) {
         let columns: Vec<(&str, u32)> = rel
             .columns
             .iter()
             .map(|c| (c.name.as_str(), c.type_oid))
             .collect();
-        if let Some(reason) =
-            self.schema_mismatch(&format!("{}.{}", rel.schema, rel.name), &columns)
-        {
-            self.break_with(reason);
-            return;
+        for k in self.inputs_of(rel.oid) {
+            if let Some(reason) =
+                self.schema_mismatch(k, &format!("{}.{}", rel.schema, rel.name), &columns)
+            {
+                self.break_with(reason);
+                return;
+            }
+            let positions: Vec<usize> = self.record.plan.inputs[k]
+                .shipped
+                .iter()
+                .filter_map(|col| rel.columns.iter().position(|c| c.name == col.name))
+                .collect();
+            self.keys_only[k] = positions.iter().all(|&i| rel.columns[i].is_key);
+            self.positions[k] = Some(positions);
         }
-        let positions: Vec<usize> = self
-            .record
-            .plan
-            .source()
-            .shipped
-            .iter()
-            .filter_map(|col| rel.columns.iter().position(|c| c.name == col.name))
-            .collect();
-        self.keys_only = positions.iter().all(|&i| rel.columns[i].is_key);
-        self.positions = Some(positions);
     }
 
-    /// Why the source `table` with `columns` (name, type OID) can no longer feed this version:
+    /// Why input `k`'s table with `columns` (name, type OID) can no longer feed this version:
     /// a shipped column was dropped, renamed or changed type. Added columns are fine.
-    pub fn schema_mismatch(&self, table: &str, columns: &[(&str, u32)]) -> Option<String> {
-        self.record.plan.source().shipped.iter().find_map(|col| {
+    pub fn schema_mismatch(
+        &self,
+        k: usize,
+        table: &str,
+        columns: &[(&str, u32)],
+    ) -> Option<String> {
+        self.record.plan.inputs[k].shipped.iter().find_map(|col| {
             match columns.iter().find(|(name, _)| *name == col.name) {
                 Some((_, oid)) if *oid == col.type_oid => None,
                 Some(_) => Some(format!(
@@ -262,11 +322,16 @@ impl VersionRuntime {
 
     /// The shipped columns' values of `tuple` (an unchanged TOAST value taken from
     /// `fallback`), or why they cannot be read.
-    fn pick(&self, tuple: &Tuple, fallback: Option<&Tuple>) -> Result<Vec<Option<String>>, String> {
-        let Some(positions) = self.positions.as_ref() else {
+    fn pick(
+        &self,
+        k: usize,
+        tuple: &Tuple,
+        fallback: Option<&Tuple>,
+    ) -> Result<Vec<Option<String>>, String> {
+        let Some(positions) = self.positions[k].as_ref() else {
             return Err("a change arrived before the table's Relation message".into());
         };
-        let shipped = &self.record.plan.source().shipped;
+        let shipped = &self.record.plan.inputs[k].shipped;
         positions
             .iter()
             .zip(shipped)
@@ -300,14 +365,15 @@ impl VersionRuntime {
     /// Values of a change's row, or the version breaks with why they cannot be read.
     fn values_of(
         &mut self,
+        k: usize,
         tuple: &Tuple,
         fallback: Option<&Tuple>,
         what: &str,
     ) -> Option<Vec<Option<String>>> {
-        match self.pick(tuple, fallback) {
+        match self.pick(k, tuple, fallback) {
             Ok(values) => Some(values),
             Err(why) => {
-                let table = self.record.plan.source_qualified();
+                let table = self.record.plan.inputs[k].qualified();
                 self.break_with(format!(
                     "an {what} of {table} cannot be applied: {why}; rebuild the view"
                 ));
@@ -318,51 +384,66 @@ impl VersionRuntime {
 
     fn old_values(
         &mut self,
+        k: usize,
         old: Option<&(OldKind, Tuple)>,
         new: Option<&Tuple>,
         what: &str,
     ) -> Option<Vec<Option<String>>> {
+        // A joined input's old row only has to name its key: the rest is in summa's copy.
+        let keyed = self.record.plan.inputs[k].role == InputRole::Inner;
         match (old, new) {
-            (Some((OldKind::Full, t)), _) => self.values_of(t, None, what),
+            (Some((OldKind::Full, t)), _) => self.values_of(k, t, None, what),
             // A key-only old tuple has NULL placeholders for the other columns: usable only if
             // every shipped column is a key column (which `summa create` checked); otherwise the
             // table's REPLICA IDENTITY changed since.
-            (Some((OldKind::Key, t)), _) if self.keys_only => self.values_of(t, None, what),
+            (Some((OldKind::Key, t)), _) if self.keys_only[k] || keyed => {
+                self.values_of(k, t, None, what)
+            }
             // No old tuple: the key did not change, so key columns kept their values.
-            (None, Some(n)) if self.keys_only => self.values_of(n, None, what),
+            (None, Some(n)) if self.keys_only[k] || keyed => self.values_of(k, n, None, what),
             _ => {
                 self.break_with(format!(
                     "an {what} of {} arrived without the old values of the columns the view reads \
                      (REPLICA IDENTITY changed?); run ALTER TABLE … REPLICA IDENTITY FULL and rebuild",
-                    self.record.plan.source_qualified()
+                    self.record.plan.inputs[k].qualified()
                 ));
                 None
             }
         }
     }
 
-    pub fn insert(&mut self, new: &Tuple) {
-        if let Some(values) = self.values_of(new, None, "INSERT") {
-            self.push(1, values);
+    pub fn insert(&mut self, oid: u32, new: &Tuple) {
+        for k in self.inputs_of(oid) {
+            if let Some(values) = self.values_of(k, new, None, "INSERT") {
+                self.push(k, 1, values);
+            }
         }
     }
 
-    pub fn update(&mut self, old: Option<&(OldKind, Tuple)>, new: &Tuple) {
-        let Some(before) = self.old_values(old, Some(new), "UPDATE") else {
-            return;
-        };
-        let Some(after) = self.values_of(new, old.map(|(_, t)| t), "UPDATE") else {
-            return;
-        };
-        if before != after {
-            self.push(-1, before);
-            self.push(1, after);
+    pub fn update(&mut self, oid: u32, old: Option<&(OldKind, Tuple)>, new: &Tuple) {
+        for k in self.inputs_of(oid) {
+            let Some(before) = self.old_values(k, old, Some(new), "UPDATE") else {
+                return;
+            };
+            let Some(after) = self.values_of(k, new, old.map(|(_, t)| t), "UPDATE") else {
+                return;
+            };
+            // A joined input's old row without all its values (the key only, or none when the
+            // key did not change) marks the key touched either way: its copy knows the rest.
+            let partial = self.record.plan.inputs[k].role == InputRole::Inner
+                && !matches!(old, Some((OldKind::Full, _)));
+            if before != after || partial {
+                self.push(k, -1, before);
+                self.push(k, 1, after);
+            }
         }
     }
 
-    pub fn delete(&mut self, old: &(OldKind, Tuple)) {
-        if let Some(before) = self.old_values(Some(old), None, "DELETE") {
-            self.push(-1, before);
+    pub fn delete(&mut self, oid: u32, old: &(OldKind, Tuple)) {
+        for k in self.inputs_of(oid) {
+            if let Some(before) = self.old_values(k, Some(old), None, "DELETE") {
+                self.push(k, -1, before);
+            }
         }
     }
 }

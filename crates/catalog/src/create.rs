@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use summa_plan::ident::{qualified, quote_ident, quote_literal};
 use summa_plan::sqlgen::{self, Target};
-use summa_plan::{plan_view, MaintenancePlan, PinnedSettings, SourceTable};
+use summa_plan::{plan_view, Input, InputRole, MaintenancePlan, PinnedSettings, SourceTable};
 use summa_stream::{create_slot_with_snapshot, ConnInfo, RetryClass};
 use tokio_postgres::Client;
 
@@ -152,32 +152,36 @@ async fn create_bounded(
                 message: "view names use lower-case letters, digits and _, start with a letter, at most 48 characters".into(),
             });
         }
-        let (plan, source) = plan_view(client, &spec.sql, &settings)
+        let (plan, sources) = plan_view(client, &spec.sql, &settings)
             .await
             .map_err(|error| CatalogError::Plan {
                 view: spec.name.clone(),
                 error,
             })?;
-        crate::preflight::check_can_read(client, &spec.name, &source.qualified_name()).await?;
-        if let Some(publication) = &opts.publication {
-            crate::preflight::check_published(client, &spec.name, publication, &source).await?;
+        for (k, source) in sources.iter().enumerate() {
+            crate::preflight::check_can_read(client, &spec.name, &source.qualified_name())
+                .await?;
+            if let Some(publication) = &opts.publication {
+                crate::preflight::check_published(client, &spec.name, publication, source)
+                    .await?;
+            }
+            crate::generated::check_generated_columns(
+                client,
+                &spec.name,
+                &plan.inputs[k],
+                source,
+                opts.publication.as_deref(),
+            )
+            .await?;
+            ensure_old_values(
+                client,
+                &spec.name,
+                &plan.inputs[k],
+                source,
+                opts.set_replica_identity_full,
+            )
+            .await?;
         }
-        crate::generated::check_generated_columns(
-            client,
-            &spec.name,
-            &plan,
-            &source,
-            opts.publication.as_deref(),
-        )
-        .await?;
-        ensure_old_values(
-            client,
-            &spec.name,
-            &plan,
-            &source,
-            opts.set_replica_identity_full,
-        )
-        .await?;
         planned.push((spec.clone(), plan));
     }
     crate::preflight::check_free_slot(client).await?;
@@ -226,19 +230,20 @@ async fn allocate_slot_name(client: &Client) -> Result<String, CatalogError> {
     Ok(format!("summa_{db_oid}_{id}"))
 }
 
+/// UPDATE and DELETE of `input` must log the old values summa needs: of every column the
+/// view reads for a one-table view, of the primary key for a joined input (summa subtracts
+/// the rest from its copy of the table).
 async fn ensure_old_values(
     client: &Client,
     view: &str,
-    plan: &MaintenancePlan,
+    input: &Input,
     source: &SourceTable,
     set_full: bool,
 ) -> Result<(), CatalogError> {
-    let needed: Vec<String> = plan
-        .source()
-        .shipped
-        .iter()
-        .map(|c| c.name.clone())
-        .collect();
+    let needed: Vec<String> = match input.role {
+        InputRole::Scan => input.shipped.iter().map(|c| c.name.clone()).collect(),
+        InputRole::Inner => input.key_columns.clone(),
+    };
     let missing = source.columns_without_old_values(&needed);
     if missing.is_empty() {
         return Ok(());
@@ -392,44 +397,35 @@ async fn join_shared(
         )
         .await
         .ctx(|| format!("attaching {} v{} to {slot}", p.spec.name, p.version))?;
-        let member: bool = tx
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = $1 \
-                 AND schemaname = $2 AND tablename = $3)",
-                &[
-                    &publication,
-                    &p.plan.source().schema,
-                    &p.plan.source().table,
-                ],
-            )
-            .await
-            .ctx(|| format!("reading publication {publication}"))?
-            .get(0);
-        if !member && publication != slot {
-            // Not summa's own publication: a DBA adds the table.
-            return Err(CatalogError::Setup {
-                message: format!(
-                    "{} is not in publication {publication}, which summa does not own; have it added:\n  ALTER PUBLICATION {} ADD TABLE {};",
-                    p.plan.source_qualified(),
-                    quote_ident(&publication),
-                    p.plan.source_qualified()
-                ),
-            });
-        }
-        if !member {
-            crate::generated::publish_generated_columns(&tx, &publication).await?;
-            tx.batch_execute(&format!(
-                "ALTER PUBLICATION {} ADD TABLE {}",
-                quote_ident(&publication),
-                p.plan.source_qualified()
-            ))
-            .await
-            .ctx(|| {
-                format!(
-                    "adding {} to publication {publication}",
-                    p.plan.source_qualified()
+        for input in &p.plan.inputs {
+            let table = input.qualified();
+            let member: bool = tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = $1 \
+                     AND schemaname = $2 AND tablename = $3)",
+                    &[&publication, &input.schema, &input.table],
                 )
-            })?;
+                .await
+                .ctx(|| format!("reading publication {publication}"))?
+                .get(0);
+            if !member && publication != slot {
+                // Not summa's own publication: a DBA adds the table.
+                return Err(CatalogError::Setup {
+                    message: format!(
+                        "{table} is not in publication {publication}, which summa does not own; have it added:\n  ALTER PUBLICATION {} ADD TABLE {table};",
+                        quote_ident(&publication),
+                    ),
+                });
+            }
+            if !member {
+                crate::generated::publish_generated_columns(&tx, &publication).await?;
+                tx.batch_execute(&format!(
+                    "ALTER PUBLICATION {} ADD TABLE {table}",
+                    quote_ident(&publication),
+                ))
+                .await
+                .ctx(|| format!("adding {table} to publication {publication}"))?;
+            }
         }
     }
     let generation =
@@ -507,8 +503,10 @@ async fn backfill_all(
             (slot.to_string(), publication, false)
         }
         Feed::NewStream => {
-            let mut tables: Vec<String> =
-                pending.iter().map(|p| p.plan.source_qualified()).collect();
+            let mut tables: Vec<String> = pending
+                .iter()
+                .flat_map(|p| p.plan.inputs.iter().map(|i| i.qualified()))
+                .collect();
             tables.sort();
             tables.dedup();
             let options = crate::generated::publication_options(client).await?;
@@ -672,6 +670,14 @@ async fn backfill_one(
     } else {
         ProgressBar::hidden()
     };
+    // A join's copies of its inputs, as of the same snapshot as the summary.
+    for k in 0..p.plan.inputs.len() {
+        if p.plan.is_join() {
+            tx.batch_execute(&sqlgen::fill_copy(&p.plan, target, k))
+                .await
+                .ctx(|| format!("{label}: copying input {}", p.plan.inputs[k].qualified()))?;
+        }
+    }
     let bounded = sqlgen::backfill_chunk(&p.plan, target, true);
     let unbounded = sqlgen::backfill_chunk(&p.plan, target, false);
     let target = opts.statement_budget / 3;

@@ -13,7 +13,7 @@
 //!   `REPLICA IDENTITY FULL`.
 
 use summa_plan::ident::quote_ident;
-use summa_plan::{MaintenancePlan, SourceTable};
+use summa_plan::{Input, SourceTable};
 use tokio_postgres::GenericClient;
 
 use crate::error::{CatalogError, DbContext};
@@ -61,17 +61,16 @@ pub(crate) async fn publish_generated_columns(
         .ctx(|| format!("making publication {publication} publish generated columns"))
 }
 
-/// Refuse `view` when it reads a generated column whose values cannot reach summa: before
+/// Refuse `view` when it reads a generated column of `input` whose values cannot reach summa: before
 /// 18 (never published), or from the DBA-owned `publication` that does not publish them.
 pub(crate) async fn check_generated_columns(
     client: &impl GenericClient,
     view: &str,
-    plan: &MaintenancePlan,
+    input: &Input,
     source: &SourceTable,
     publication: Option<&str>,
 ) -> Result<(), CatalogError> {
-    let generated: Vec<(&str, &str)> = plan
-        .source()
+    let generated: Vec<(&str, &str)> = input
         .shipped
         .iter()
         .filter_map(|c| {

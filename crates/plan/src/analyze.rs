@@ -1,9 +1,11 @@
-//! Semantic analysis against the source table's columns: row filter, group keys, aggregates.
+//! Semantic analysis against the inputs' columns: row filter, group keys, aggregates.
 //!
-//! Every column reference is checked against the source table and rewritten to its canonical
-//! form `"input"."column"`, qualified with the name the FROM clause gives its input (the alias,
-//! else the table name), so the same expression text evaluates over the source table
-//! (backfill) and over shipped change rows (deltas), each given that name as its FROM alias.
+//! Every column reference is checked against the FROM clause's tables and rewritten to its
+//! canonical form `"input"."column"`, qualified with the name the FROM clause gives its input
+//! (the alias, else the table name), so the same expression text evaluates over the source
+//! tables (backfill), over shipped change rows and over summa's copies of the inputs (deltas),
+//! each given that name as its FROM alias. An unqualified name must belong to one input (a
+//! `USING` column names the first); join conditions become part of the row filter.
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -41,8 +43,8 @@ pub struct Analysis {
     pub outputs: Vec<OutputSource>,
     /// The HAVING condition as a template over aggregates and keys.
     pub having: Option<String>,
-    /// Source columns the view reads, in table order.
-    pub columns_read: Vec<String>,
+    /// Per input: the columns the view reads, in table order.
+    pub columns_read: Vec<Vec<String>>,
     /// Every function the query calls (lower-cased name, position), for error positions.
     pub functions: Vec<(String, Span)>,
 }
@@ -144,31 +146,59 @@ fn gate_function(f: &Function, place: &str, allow_aggregates: bool) -> Result<()
     Ok(())
 }
 
-pub(crate) struct Canon<'a> {
+/// One input as column references see it.
+struct CanonInput<'a> {
     source: &'a SourceTable,
     /// The input's name in the FROM clause: what canonical references are qualified with.
-    input: String,
-    qualifiers: Vec<String>,
-    read: BTreeSet<String>,
+    name: String,
+    /// Without an alias, `schema.table` also names it (with one, Postgres hides the table's).
+    aliased: bool,
+}
+
+pub(crate) struct Canon<'a> {
+    inputs: Vec<CanonInput<'a>>,
+    /// `USING` columns: an unqualified reference names the first input that has it.
+    using: Vec<String>,
+    /// Per input: the columns the view reads.
+    read: Vec<BTreeSet<String>>,
     functions: Vec<(String, Span)>,
 }
 
 impl Canon<'_> {
+    fn reference(&mut self, input: usize, name: &str) -> Expr {
+        self.read[input].insert(name.to_string());
+        Expr::CompoundIdentifier(vec![
+            Ident::with_quote('"', self.inputs[input].name.clone()),
+            Ident::with_quote('"', name.to_string()),
+        ])
+    }
+
+    /// The inputs that have a column `name`.
+    fn having(&self, name: &str) -> Vec<usize> {
+        (0..self.inputs.len())
+            .filter(|&i| self.inputs[i].source.column(name).is_some())
+            .collect()
+    }
+
     pub(crate) fn column(&mut self, ident: &Ident) -> Result<Expr, PlanError> {
         let name = fold(ident);
-        match self.source.column(&name) {
-            Some(col) => {
-                self.read.insert(col.name.clone());
-                Ok(Expr::CompoundIdentifier(vec![
-                    Ident::with_quote('"', self.input.clone()),
-                    Ident::with_quote('"', col.name.clone()),
-                ]))
-            }
-            None => Err(PlanError::invalid(
+        let having = self.having(&name);
+        match having.as_slice() {
+            [] if self.inputs.len() == 1 => Err(PlanError::invalid(
                 format!(
                     "column \"{name}\" does not exist in table {}",
-                    self.source.qualified_name()
+                    self.inputs[0].source.qualified_name()
                 ),
+                ident.span,
+            )),
+            [] => Err(PlanError::invalid(
+                format!("column \"{name}\" does not exist"),
+                ident.span,
+            )),
+            [i] => Ok(self.reference(*i, &name)),
+            [i, ..] if self.using.contains(&name) => Ok(self.reference(*i, &name)),
+            _ => Err(PlanError::invalid(
+                format!("column reference \"{name}\" is ambiguous"),
                 ident.span,
             )),
         }
@@ -213,14 +243,12 @@ impl Canon<'_> {
                 ))
             }
         };
-        let matches = match qualifier.as_slice() {
-            [q] => self.qualifiers.contains(q),
-            [s, t] => {
-                *s == self.source.schema && *t == self.source.name && !self.qualifiers.is_empty()
-            }
+        let found = self.inputs.iter().position(|i| match qualifier.as_slice() {
+            [q] => *q == i.name,
+            [s, t] => !i.aliased && *s == i.source.schema && *t == i.source.name,
             _ => false,
-        };
-        if !matches {
+        });
+        let Some(input) = found else {
             return Err(PlanError::invalid(
                 format!(
                     "missing FROM-clause entry for table \"{}\"",
@@ -228,13 +256,29 @@ impl Canon<'_> {
                 ),
                 parts[0].span,
             ));
+        };
+        let name = fold(column);
+        if self.inputs[input].source.column(&name).is_none() {
+            return Err(PlanError::invalid(
+                format!(
+                    "column {}.{name} does not exist",
+                    self.inputs[input].name
+                ),
+                column.span,
+            ));
         }
-        self.column(column)
+        Ok(self.reference(input, &name))
     }
 }
 
-/// Split the parsed view into filter, keys, aggregates and outputs, checked against `source`.
+/// Split a one-table view into filter, keys, aggregates and outputs, checked against `source`.
 pub fn analyze(view: &ParsedView, source: &SourceTable) -> Result<Analysis, PlanError> {
+    analyze_inputs(view, std::slice::from_ref(source))
+}
+
+/// Split the parsed view into filter, keys, aggregates and outputs, checked against
+/// `sources` (one per FROM table, in order).
+pub fn analyze_inputs(view: &ParsedView, sources: &[SourceTable]) -> Result<Analysis, PlanError> {
     let Select {
         select_token,
         optimizer_hints,
@@ -297,22 +341,65 @@ pub fn analyze(view: &ParsedView, source: &SourceTable) -> Result<Analysis, Plan
         ));
     }
 
-    // With an alias, Postgres hides the table's own name.
-    let input = view.input_name();
     let mut canon = Canon {
-        source,
-        input: input.clone(),
-        qualifiers: vec![input],
-        read: BTreeSet::new(),
+        inputs: view
+            .from
+            .iter()
+            .zip(sources)
+            .map(|(f, source)| CanonInput {
+                source,
+                name: f.input_name(),
+                aliased: f.alias.is_some(),
+            })
+            .collect(),
+        using: view.using.iter().map(|(_, c, _)| c.clone()).collect(),
+        read: vec![BTreeSet::new(); sources.len()],
         functions: Vec::new(),
     };
-
-    let filter = match selection {
-        Some(expr) => {
-            gate_expr(expr, "WHERE", false)?;
-            Some(canon.render(expr)?)
+    for (i, a) in canon.inputs.iter().enumerate() {
+        if let Some(b) = canon.inputs[..i].iter().find(|b| b.name == a.name) {
+            return Err(PlanError::invalid(
+                format!(
+                    "table name \"{}\" specified more than once (give each occurrence an alias)",
+                    b.name
+                ),
+                view.from[i].span,
+            ));
         }
-        None => None,
+    }
+
+    // The row filter: the join conditions (ON, USING) and the WHERE clause.
+    let mut conditions = Vec::new();
+    for expr in &view.join_conditions {
+        gate_expr(expr, "JOIN ON", false)?;
+        conditions.push(canon.render(expr)?);
+    }
+    for (right, column, span) in &view.using {
+        let left = (0..*right).find(|&i| canon.inputs[i].source.column(column).is_some());
+        let (Some(left), true) = (left, canon.inputs[*right].source.column(column).is_some())
+        else {
+            return Err(PlanError::invalid(
+                format!("column \"{column}\" specified in USING clause does not exist in both tables"),
+                *span,
+            ));
+        };
+        let l = canon.reference(left, column);
+        let r = canon.reference(*right, column);
+        conditions.push(format!("{l} = {r}"));
+    }
+    if let Some(expr) = selection {
+        gate_expr(expr, "WHERE", false)?;
+        conditions.push(canon.render(expr)?);
+    }
+    let filter = match conditions.as_slice() {
+        [] => None,
+        [one] => Some(one.clone()),
+        many => Some(
+            many.iter()
+                .map(|c| format!("({c})"))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+        ),
     };
 
     // Select list: each item's expression and name; top-level aggregates recognised.
@@ -369,7 +456,7 @@ pub fn analyze(view: &ParsedView, source: &SourceTable) -> Result<Analysis, Plan
                 _ => g.clone(),
             },
             // A bare name is an input column first, an output alias second (as in Postgres).
-            Expr::Identifier(ident) if source.column(&fold(ident)).is_none() => {
+            Expr::Identifier(ident) if canon.having(&fold(ident)).is_empty() => {
                 match items
                     .iter()
                     .find(|i| i.alias.as_deref() == Some(fold(ident).as_str()))
@@ -466,11 +553,17 @@ pub fn analyze(view: &ParsedView, source: &SourceTable) -> Result<Analysis, Plan
         None => None,
     };
 
-    let columns_read = source
-        .columns
+    let columns_read = sources
         .iter()
-        .filter(|c| canon.read.contains(&c.name))
-        .map(|c| c.name.clone())
+        .zip(&canon.read)
+        .map(|(source, read)| {
+            source
+                .columns
+                .iter()
+                .filter(|c| read.contains(&c.name))
+                .map(|c| c.name.clone())
+                .collect()
+        })
         .collect();
     Ok(Analysis {
         filter,

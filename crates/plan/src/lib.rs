@@ -28,12 +28,12 @@ pub mod sqlgen;
 mod stored;
 mod template;
 
-pub use analyze::{analyze, AggKind, Analysis, OutputSource};
+pub use analyze::{analyze, analyze_inputs, AggKind, Analysis, OutputSource};
 pub use error::{PlanError, SqlPos};
 pub use parse::{parse_view, ParsedView};
 pub use plan::{
     Input, InputRole, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, StateColumn,
-    StateKind, ValueTable, PLAN_FORMAT,
+    StateKind, ValueTable, JOIN_PLAN_FORMAT, PLAN_FORMAT,
 };
 pub use resolve::{plan_view, resolve};
 pub use settings::{PinnedSettings, PINNED_SETTING_NAMES};

@@ -17,23 +17,38 @@ use crate::error::{PlanError, SqlPos};
 pub struct ParsedView {
     pub sql: String,
     pub select: Box<Select>,
-    /// Schema as written, if the table was qualified.
-    pub schema: Option<String>,
-    /// Table name as written (identifier folding applied).
-    pub table: String,
-    pub table_span: Span,
-    /// The alias the query uses for the table, if any.
-    pub alias: Option<String>,
+    /// The tables of the FROM clause, in order (inner joins and commas alike).
+    pub from: Vec<FromTable>,
+    /// The ON conditions of the inner joins: with the WHERE clause, the view's row filter.
+    pub join_conditions: Vec<sqlparser::ast::Expr>,
+    /// `USING (col)` of the join that brought in input `.0`: `col` of an earlier input equals
+    /// it, and an unqualified `col` names the earlier input's.
+    pub using: Vec<(usize, String, Span)>,
     /// What was accepted but ignored (ORDER BY), for the user to see.
     pub notices: Vec<String>,
 }
 
-impl ParsedView {
+/// One table of the FROM clause.
+#[derive(Debug, Clone)]
+pub struct FromTable {
+    /// Schema as written, if the table was qualified.
+    pub schema: Option<String>,
+    /// Table name as written (identifier folding applied).
+    pub table: String,
+    pub span: Span,
+    /// The alias the query uses for the table, if any.
+    pub alias: Option<String>,
+}
+
+impl FromTable {
     /// The name the FROM clause gives the table: its alias, else its own name.
     pub fn input_name(&self) -> String {
         self.alias.clone().unwrap_or_else(|| self.table.clone())
     }
 }
+
+/// Most tables one view may join.
+pub const MAX_INPUTS: usize = 6;
 
 /// Postgres folds unquoted identifiers to lower case.
 pub(crate) fn fold(ident: &sqlparser::ast::Ident) -> String {
@@ -96,16 +111,16 @@ pub fn parse_view(sql: &str) -> Result<ParsedView, PlanError> {
     };
     let mut notices = Vec::new();
     let select = gate_query(*query, &mut notices)?;
-    let (schema, table, table_span, alias) = single_table(&select)?;
-    Ok(ParsedView {
+    let mut view = ParsedView {
         sql: sql.to_string(),
         select,
-        schema,
-        table,
-        table_span,
-        alias,
+        from: Vec::new(),
+        join_conditions: Vec::new(),
+        using: Vec::new(),
         notices,
-    })
+    };
+    from_clause(&mut view)?;
+    Ok(view)
 }
 
 fn gate_query(query: Query, notices: &mut Vec<String>) -> Result<Box<Select>, PlanError> {
@@ -185,93 +200,173 @@ fn gate_query(query: Query, notices: &mut Vec<String>) -> Result<Box<Select>, Pl
     }
 }
 
-type TableRef = (Option<String>, String, Span, Option<String>);
-
-fn single_table(select: &Select) -> Result<TableRef, PlanError> {
-    use sqlparser::ast::Spanned;
-    match select.from.as_slice() {
-        [] => Err(PlanError::invalid(
-            "the view has no FROM clause: it must read one table",
+/// The FROM clause: plain tables joined by inner joins (`JOIN … ON`, `JOIN … USING`,
+/// `CROSS JOIN`) or commas. Outer, lateral and natural joins are refused with the reason.
+fn from_clause(view: &mut ParsedView) -> Result<(), PlanError> {
+    use sqlparser::ast::{JoinConstraint as C, JoinOperator as J, Spanned};
+    let select = view.select.clone();
+    if select.from.is_empty() {
+        return Err(PlanError::invalid(
+            "the view has no FROM clause: it must read a table",
             select.select_token.0.span,
-        )),
-        [TableWithJoins { relation, joins }] => {
-            if let Some(join) = joins.first() {
-                use sqlparser::ast::JoinOperator as J;
-                let outer = matches!(
-                    join.join_operator,
-                    J::Left(_) | J::LeftOuter(_) | J::Right(_) | J::RightOuter(_) | J::FullOuter(_)
-                );
-                let (construct, reason) = if outer {
-                    ("outer JOIN", "outer joins are not maintained yet: a row of one table appears or vanishes in the result when rows of the other change")
-                } else {
-                    ("JOIN", "views over joins are not maintained yet; this version keeps single-table summaries")
-                };
-                return Err(
-                    PlanError::unsupported(construct, join.relation.span(), reason).with_hint(
-                        "keep one summary per table and join the summaries when you read",
-                    ),
-                );
-            }
-            match relation {
-                TableFactor::Table {
-                    name,
-                    alias,
-                    args,
-                    with_hints,
-                    version,
-                    with_ordinality,
-                    partitions,
-                    json_path,
-                    sample,
-                    index_directives,
-                    inheritance,
-                } => {
-                    if args.is_some()
-                        || !with_hints.is_empty()
-                        || version.is_some()
-                        || *with_ordinality
-                        || !partitions.is_empty()
-                        || json_path.is_some()
-                        || sample.is_some()
-                        || !index_directives.is_empty()
-                        || inheritance.is_some()
-                    {
-                        return Err(PlanError::unsupported(
-                            "table function or table modifier",
-                            relation.span(),
-                            "the FROM clause must name one plain table",
-                        ));
-                    }
-                    let (schema, table) = split_name(name)?;
-                    let alias = match alias {
-                        Some(a) if !a.columns.is_empty() => {
-                            return Err(PlanError::unsupported(
-                                "column aliases on the table",
-                                a.name.span,
-                                "refer to the table's own column names",
-                            ))
-                        }
-                        Some(a) => Some(fold(&a.name)),
-                        None => None,
-                    };
-                    Ok((schema, table, name.span(), alias))
+        ));
+    }
+    for TableWithJoins { relation, joins } in &select.from {
+        view.from.push(plain_table(relation)?);
+        for join in joins {
+            let constraint = match &join.join_operator {
+                J::Join(c) | J::Inner(c) => Some(c),
+                J::CrossJoin(_) => None,
+                J::Left(_) | J::LeftOuter(_) => {
+                    return Err(PlanError::unsupported(
+                        "LEFT JOIN",
+                        join.relation.span(),
+                        "outer joins are not maintained yet: a row of one table appears or vanishes in the result padded with NULLs when rows of the other change",
+                    )
+                    .with_hint("use an inner JOIN, or keep one summary per table and join the summaries when you read"))
                 }
-                TableFactor::Derived { .. } => Err(PlanError::unsupported(
-                    "subquery in FROM",
-                    relation.span(),
-                    "subqueries are not maintained yet",
-                )),
-                other => Err(PlanError::unsupported(
-                    "this FROM item",
-                    other.span(),
-                    "the FROM clause must name one plain table",
-                )),
+                J::Right(_) | J::RightOuter(_) => {
+                    return Err(PlanError::unsupported(
+                        "RIGHT JOIN",
+                        join.relation.span(),
+                        "outer joins are not maintained yet",
+                    )
+                    .with_hint("use an inner JOIN"))
+                }
+                J::FullOuter(_) => {
+                    return Err(PlanError::unsupported(
+                        "FULL JOIN",
+                        join.relation.span(),
+                        "outer joins are not maintained yet",
+                    )
+                    .with_hint("use an inner JOIN"))
+                }
+                J::CrossApply | J::OuterApply => {
+                    return Err(PlanError::unsupported(
+                        "LATERAL join",
+                        join.relation.span(),
+                        "a lateral item's rows depend on each row of the items before it; it is not maintained",
+                    ))
+                }
+                _ => {
+                    return Err(PlanError::unsupported(
+                        "this kind of JOIN",
+                        join.relation.span(),
+                        "only inner joins are maintained",
+                    ))
+                }
+            };
+            let right = view.from.len();
+            view.from.push(plain_table(&join.relation)?);
+            match constraint {
+                Some(C::On(expr)) => view.join_conditions.push(expr.clone()),
+                Some(C::Using(names)) => {
+                    for name in names {
+                        let Some(ident) = name.0.last().and_then(|p| p.as_ident()) else {
+                            continue;
+                        };
+                        view.using.push((right, fold(ident), ident.span));
+                    }
+                }
+                Some(C::Natural) => {
+                    return Err(PlanError::unsupported(
+                        "NATURAL JOIN",
+                        join.relation.span(),
+                        "the join condition would change when a table gains a column",
+                    )
+                    .with_hint("write JOIN … USING (…) or ON"))
+                }
+                Some(C::UsingAlias(..)) => {
+                    return Err(PlanError::unsupported(
+                        "USING … AS alias",
+                        join.relation.span(),
+                        "refer to the joined columns through their tables",
+                    ))
+                }
+                Some(C::None) | None => {}
             }
         }
-        [_, second, ..] => Err(PlanError::unsupported(
-            "several tables in FROM",
-            second.relation.span(),
-            "views over joins are not maintained yet; this version keeps single-table summaries",
+    }
+    if view.from.len() > MAX_INPUTS {
+        return Err(PlanError::unsupported(
+            format!("a join of {} tables", view.from.len()),
+            view.from[MAX_INPUTS].span,
+            format!("summa joins at most {MAX_INPUTS} tables"),
+        ));
+    }
+    Ok(())
+}
+
+fn plain_table(relation: &TableFactor) -> Result<FromTable, PlanError> {
+    use sqlparser::ast::Spanned;
+    match relation {
+        TableFactor::Table {
+            name,
+            alias,
+            args,
+            with_hints,
+            version,
+            with_ordinality,
+            partitions,
+            json_path,
+            sample,
+            index_directives,
+            inheritance,
+        } => {
+            if args.is_some()
+                || !with_hints.is_empty()
+                || version.is_some()
+                || *with_ordinality
+                || !partitions.is_empty()
+                || json_path.is_some()
+                || sample.is_some()
+                || !index_directives.is_empty()
+                || inheritance.is_some()
+            {
+                return Err(PlanError::unsupported(
+                    "table function or table modifier",
+                    relation.span(),
+                    "the FROM clause must name plain tables",
+                ));
+            }
+            let (schema, table) = split_name(name)?;
+            let alias = match alias {
+                Some(a) if !a.columns.is_empty() => {
+                    return Err(PlanError::unsupported(
+                        "column aliases on the table",
+                        a.name.span,
+                        "refer to the table's own column names",
+                    ))
+                }
+                Some(a) => Some(fold(&a.name)),
+                None => None,
+            };
+            Ok(FromTable {
+                schema,
+                table,
+                span: name.span(),
+                alias,
+            })
+        }
+        TableFactor::Derived { lateral: true, .. } => Err(PlanError::unsupported(
+            "LATERAL subquery",
+            relation.span(),
+            "a lateral item's rows depend on each row of the items before it; it is not maintained",
+        )),
+        TableFactor::Derived { .. } => Err(PlanError::unsupported(
+            "subquery in FROM",
+            relation.span(),
+            "subqueries are not maintained yet",
+        )),
+        TableFactor::NestedJoin { .. } => Err(PlanError::unsupported(
+            "parenthesized join",
+            relation.span(),
+            "write the joins without parentheses",
+        )),
+        other => Err(PlanError::unsupported(
+            "this FROM item",
+            other.span(),
+            "the FROM clause must name plain tables",
         )),
     }
 }

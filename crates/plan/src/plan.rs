@@ -21,7 +21,12 @@ use crate::settings::PinnedSettings;
 ///   expressions over unqualified column names, internal column names fixed.
 /// - 3: a list of inputs; expressions qualify every column with its input's name; internal
 ///   column names of change rows chosen apart from the input's own columns.
+/// - 4: several inputs, inner-joined (each [`InputRole::Inner`], kept in a copy of its own);
+///   the shape of format 3. One-table plans keep format 3.
 pub const PLAN_FORMAT: u32 = 3;
+
+/// The format of plans with several inputs (a join).
+pub const JOIN_PLAN_FORMAT: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +41,9 @@ pub struct ShippedColumn {
 pub enum InputRole {
     /// The only relation in FROM: every row of it is a row of the view.
     Scan,
+    /// One table of an inner join: summa keeps a copy of its shipped columns at the stream
+    /// position (keyed by its primary key), which the other inputs' changes are joined with.
+    Inner,
 }
 
 /// One relation the view reads.
@@ -133,7 +141,7 @@ pub struct MaintenancePlan {
     pub format: u32,
     /// The view's SQL exactly as the user gave it; also the full-recompute query.
     pub sql: String,
-    /// The FROM clause's relations (exactly one in this release).
+    /// The FROM clause's relations: one, or the tables of an inner join in FROM order.
     pub inputs: Vec<Input>,
     /// The WHERE condition over the view row.
     pub filter: Option<String>,
@@ -152,9 +160,14 @@ pub struct MaintenancePlan {
 }
 
 impl MaintenancePlan {
-    /// The single input of a one-table view (every view of this release).
+    /// The first input: the only one of a one-table view.
     pub fn source(&self) -> &Input {
         &self.inputs[0]
+    }
+
+    /// Whether the view joins several inputs.
+    pub fn is_join(&self) -> bool {
+        self.inputs.len() > 1
     }
 
     pub fn source_qualified(&self) -> String {

@@ -9,12 +9,13 @@ use tokio_postgres::{Client, GenericClient};
 
 use crate::aggregates::is_maintained;
 use crate::algebra::{sum_type_is_exact, ArgType, Finalize, StateSet};
-use crate::analyze::{analyze, Analysis, OutputSource};
+use crate::analyze::{analyze_inputs, Analysis, OutputSource};
 use crate::error::{PlanError, SqlPos};
 use crate::ident::quote_ident;
 use crate::parse::{parse_view, ParsedView};
 use crate::plan::{
-    Input, InputRole, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, PLAN_FORMAT,
+    Input, InputRole, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, JOIN_PLAN_FORMAT,
+    PLAN_FORMAT,
 };
 use crate::settings::PinnedSettings;
 use crate::source::SourceTable;
@@ -26,28 +27,32 @@ pub async fn plan_view(
     client: &mut Client,
     sql: &str,
     settings: &PinnedSettings,
-) -> Result<(MaintenancePlan, SourceTable), PlanError> {
+) -> Result<(MaintenancePlan, Vec<SourceTable>), PlanError> {
     let parsed = parse_view(sql)?;
     let tx = client.transaction().await?;
     tx.batch_execute(&settings.set_local_sql()).await?;
-    let source = SourceTable::load(&tx, parsed.schema.as_deref(), &parsed.table)
-        .await?
-        .ok_or_else(|| {
-            PlanError::invalid(
-                format!(
-                    "relation \"{}\" does not exist",
-                    match &parsed.schema {
-                        Some(s) => format!("{s}.{}", parsed.table),
-                        None => parsed.table.clone(),
-                    }
-                ),
-                parsed.table_span,
-            )
-        })?;
-    let analysis = analyze(&parsed, &source)?;
-    let plan = resolve(&tx, &parsed, &analysis, &source, settings).await;
+    let mut sources = Vec::new();
+    for table in &parsed.from {
+        let source = SourceTable::load(&tx, table.schema.as_deref(), &table.table)
+            .await?
+            .ok_or_else(|| {
+                PlanError::invalid(
+                    format!(
+                        "relation \"{}\" does not exist",
+                        match &table.schema {
+                            Some(s) => format!("{s}.{}", table.table),
+                            None => table.table.clone(),
+                        }
+                    ),
+                    table.span,
+                )
+            })?;
+        sources.push(source);
+    }
+    let analysis = analyze_inputs(&parsed, &sources)?;
+    let plan = resolve(&tx, &parsed, &analysis, &sources, settings).await;
     tx.rollback().await?;
-    Ok((plan?, source))
+    Ok((plan?, sources))
 }
 
 #[derive(Debug, Clone, Default)]
@@ -157,7 +162,7 @@ pub async fn resolve(
     client: &impl GenericClient,
     parsed: &ParsedView,
     analysis: &Analysis,
-    source: &SourceTable,
+    sources: &[SourceTable],
     settings: &PinnedSettings,
 ) -> Result<MaintenancePlan, PlanError> {
     let outputs = probe_view(client, "summa_probe_out", &parsed.sql, Some(&parsed.sql)).await?;
@@ -171,12 +176,14 @@ pub async fn resolve(
             pos: None,
         });
     }
-    // The input under the name the canonical expressions qualify its columns with.
-    let from = format!(
-        "{} AS {}",
-        source.qualified_name(),
-        quote_ident(&parsed.input_name())
-    );
+    // The inputs under the names the canonical expressions qualify their columns with.
+    let from = parsed
+        .from
+        .iter()
+        .zip(sources)
+        .map(|(f, source)| format!("{} AS {}", source.qualified_name(), quote_ident(&f.input_name())))
+        .collect::<Vec<_>>()
+        .join(", ");
 
     // Row-level probe: key expressions and aggregate arguments (with their collations).
     let mut row_items: Vec<String> = analysis
@@ -310,29 +317,42 @@ pub async fn resolve(
         )
     });
 
-    let shipped = analysis
-        .columns_read
-        .iter()
-        .filter_map(|name| source.column(name))
-        .map(|c| ShippedColumn {
-            name: c.name.clone(),
-            type_sql: c.type_sql.clone(),
-            type_oid: c.type_oid,
-        })
-        .collect();
-    let input = Input {
-        name: parsed.input_name(),
-        oid: source.oid,
-        schema: source.schema.clone(),
-        table: source.name.clone(),
-        role: InputRole::Scan,
-        shipped,
-        key_columns: source.primary_key.clone(),
-    };
+    let joined = sources.len() > 1;
+    let mut inputs = Vec::new();
+    for ((f, source), read) in parsed.from.iter().zip(sources).zip(&analysis.columns_read) {
+        if joined && source.primary_key.is_empty() {
+            return Err(PlanError::unsupported(
+                format!("join input {}", source.qualified_name()),
+                f.span,
+                "a joined table needs a primary key: summa keeps a copy of each joined table's rows at the stream's position, keyed by it",
+            )
+            .with_hint("add a PRIMARY KEY to the table"));
+        }
+        // A joined input also ships its key: its copy is kept by it.
+        let shipped = source
+            .columns
+            .iter()
+            .filter(|c| read.contains(&c.name) || (joined && source.primary_key.contains(&c.name)))
+            .map(|c| ShippedColumn {
+                name: c.name.clone(),
+                type_sql: c.type_sql.clone(),
+                type_oid: c.type_oid,
+            })
+            .collect();
+        inputs.push(Input {
+            name: f.input_name(),
+            oid: source.oid,
+            schema: source.schema.clone(),
+            table: source.name.clone(),
+            role: if joined { InputRole::Inner } else { InputRole::Scan },
+            shipped,
+            key_columns: source.primary_key.clone(),
+        });
+    }
     let plan = MaintenancePlan {
-        format: PLAN_FORMAT,
+        format: if joined { JOIN_PLAN_FORMAT } else { PLAN_FORMAT },
         sql: parsed.sql.clone(),
-        inputs: vec![input],
+        inputs,
         filter: analysis.filter.clone(),
         keys,
         states,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::{
     Input, InputRole, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, StateColumn,
-    ValueTable, PLAN_FORMAT,
+    ValueTable, JOIN_PLAN_FORMAT as NEWEST_PLAN_FORMAT,
 };
 use crate::settings::PinnedSettings;
 
@@ -25,12 +25,12 @@ pub const OLDEST_PLAN_FORMAT: u32 = 2;
 #[derive(Debug, thiserror::Error)]
 pub enum StoredPlanError {
     #[error(
-        "its plan has format {found}, newer than this summa reads (formats {OLDEST_PLAN_FORMAT} to {PLAN_FORMAT}): \
+        "its plan has format {found}, newer than this summa reads (formats {OLDEST_PLAN_FORMAT} to {NEWEST_PLAN_FORMAT}): \
          it was created by a newer summa; run that version (or newer) to maintain it"
     )]
     Newer { found: u32 },
     #[error(
-        "its plan has format {found}, older than this summa maintains (formats {OLDEST_PLAN_FORMAT} to {PLAN_FORMAT}): \
+        "its plan has format {found}, older than this summa maintains (formats {OLDEST_PLAN_FORMAT} to {NEWEST_PLAN_FORMAT}): \
          rebuild the view (`summa rebuild`) to give it a current plan"
     )]
     Older { found: u32 },
@@ -61,7 +61,7 @@ impl MaintenancePlan {
             .ok_or(StoredPlanError::NoFormat)? as u32;
         let malformed = |error| StoredPlanError::Malformed { format, error };
         match format {
-            f if f > PLAN_FORMAT => Err(StoredPlanError::Newer { found: f }),
+            f if f > NEWEST_PLAN_FORMAT => Err(StoredPlanError::Newer { found: f }),
             f if f < OLDEST_PLAN_FORMAT => Err(StoredPlanError::Older { found: f }),
             2 => serde_json::from_value::<PlanV2>(value)
                 .map(MaintenancePlan::from)
@@ -169,7 +169,7 @@ mod tests {
     #[test]
     fn newer_formats_are_refused_not_guessed() {
         let mut stored = json(V1_FORMAT2);
-        stored["format"] = (PLAN_FORMAT + 1).into();
+        stored["format"] = (NEWEST_PLAN_FORMAT + 1).into();
         let err = MaintenancePlan::from_json(stored).unwrap_err().to_string();
         assert!(err.contains("newer than this summa"), "{err}");
         let mut stored = json(V1_FORMAT2);

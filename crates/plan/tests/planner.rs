@@ -69,7 +69,7 @@ fn reference_view_v1() {
             OutputSource::Agg(2)
         ]
     );
-    assert_eq!(a.columns_read, vec!["customer_id", "amount"]);
+    assert_eq!(a.columns_read, vec![vec!["customer_id", "amount"]]);
 }
 
 #[test]

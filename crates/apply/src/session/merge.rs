@@ -118,7 +118,9 @@ async fn merge_version(
         summa_failpoint::hit("apply.drain.merged");
         v.staged_chunks = 1;
     }
-    let row = if v.staged_chunks == 0 {
+    let join = v.record.plan.is_join();
+    let staged = v.staged_chunks > 0 || join;
+    let row = if v.staged_chunks == 0 && !join {
         let rows = v.rows.take();
         target
             .query_one(&v.stmts().merge_rows, &rows.params())
@@ -138,6 +140,13 @@ async fn merge_version(
         return Ok(result.negative);
     }
     let stmts = v.stmts();
+    for update in &stmts.copy_updates {
+        target.execute(update, &[]).await?;
+    }
+    if staged {
+        // Merged: a later merge in this transaction (after a TRUNCATE) must not see them again.
+        target.execute(&stmts.clear_staging, &[]).await?;
+    }
     if !result.empty_groups.is_empty() {
         target
             .execute(&stmts.delete_empty, &[&result.empty_groups])

@@ -301,8 +301,9 @@ impl<'a> Session<'a> {
                             && commit_lsn >= v.record.start_lsn
                     })
                     .collect();
+                let rels = rels.clone();
                 for i in truncated {
-                    self.on_truncate(i, commit_lsn).await?;
+                    self.on_truncate(i, commit_lsn, &rels).await?;
                 }
                 return Ok(());
             }
@@ -321,9 +322,9 @@ impl<'a> Session<'a> {
             relevant = true;
             v.set_commit_lsn(&lsn_text);
             match change {
-                Message::Insert { new, .. } => v.insert(new),
-                Message::Update { old, new, .. } => v.update(old.as_ref(), new),
-                Message::Delete { old, .. } => v.delete(old),
+                Message::Insert { new, .. } => v.insert(rel, new),
+                Message::Update { old, new, .. } => v.update(rel, old.as_ref(), new),
+                Message::Delete { old, .. } => v.delete(rel, old),
                 _ => unreachable!("routed above"),
             }
             if v.rows.len() >= self.cfg.chunk_rows {

@@ -5,7 +5,9 @@
 //! batch: changes before it (in this batch) are merged first and then wiped with the rest,
 //! changes after it are applied to the empty summary. A joining version whose consistent
 //! point is known drops its pending rows (all precede the TRUNCATE); one still backfilling
-//! cannot place it and breaks. With `"break"` the version is marked broken instead.
+//! cannot place it and breaks. With `"break"` the version is marked broken instead. For a
+//! join, a TRUNCATE of any input empties the join: the summary is reset and that input's copy
+//! emptied, the other copies stay.
 
 use summa_stream::Lsn;
 
@@ -16,11 +18,23 @@ use crate::version::Phase;
 
 impl Session<'_> {
     /// Version `i`'s source was truncated in the transaction committing at `commit_lsn`.
-    pub(super) async fn on_truncate(&mut self, i: usize, commit_lsn: u64) -> Result<(), RunError> {
+    pub(super) async fn on_truncate(
+        &mut self,
+        i: usize,
+        commit_lsn: u64,
+        rels: &[u32],
+    ) -> Result<(), RunError> {
         let v = &mut self.versions[i];
+        let truncated: Vec<usize> = (0..v.record.plan.inputs.len())
+            .filter(|&k| rels.contains(&v.record.plan.inputs[k].oid))
+            .collect();
+        let tables: Vec<String> = truncated
+            .iter()
+            .map(|&k| v.record.plan.inputs[k].qualified())
+            .collect();
         let at = format!(
             "source table {} was truncated at {}",
-            v.record.plan.source_qualified(),
+            tables.join(", "),
             Lsn(commit_lsn)
         );
         if self.cfg.on_truncate == TruncatePolicy::Break {
@@ -56,7 +70,18 @@ impl Session<'_> {
             Phase::Broken(_) => return Ok(()),
         }
         let v = &self.versions[i];
-        stmts.extend(summa_plan::sqlgen::reset_objects(&v.record.plan, &v.target));
+        if v.record.plan.is_join() {
+            // An inner join with an empty input is empty; the other inputs' copies stay.
+            for &k in &truncated {
+                stmts.extend(summa_plan::sqlgen::reset_for_truncated_input(
+                    &v.record.plan,
+                    &v.target,
+                    k,
+                ));
+            }
+        } else {
+            stmts.extend(summa_plan::sqlgen::reset_objects(&v.record.plan, &v.target));
+        }
         for stmt in stmts {
             if let Err(err) = self.target.batch_execute(&stmt).await {
                 return self.failed(i, "resetting after a TRUNCATE", err).await;

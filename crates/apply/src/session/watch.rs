@@ -35,30 +35,36 @@ impl Session<'_> {
     /// or changed type, as soon as the catalog shows it.
     pub(super) async fn check_sources(&mut self) -> Result<(), RunError> {
         for i in 0..self.versions.len() {
-            let v = &self.versions[i];
-            if v.is_broken() {
+            if self.versions[i].is_broken() {
                 continue;
             }
-            let source = v.record.plan.source();
-            let rows = self
-                .target
-                .query(
-                    "SELECT attname::text, atttypid FROM pg_attribute \
-                     WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped",
-                    &[&source.oid],
-                )
-                .await?;
-            let table = source.qualified();
-            let reason = if rows.is_empty() {
-                Some(format!("source table {table} was dropped; recreate it and rebuild the view, or drop the view"))
-            } else {
-                let columns: Vec<(String, u32)> =
-                    rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-                let columns: Vec<(&str, u32)> =
-                    columns.iter().map(|(n, t)| (n.as_str(), *t)).collect();
-                v.schema_mismatch(&table, &columns)
-            };
+            let mut reason = None;
+            for k in 0..self.versions[i].record.plan.inputs.len() {
+                let input = &self.versions[i].record.plan.inputs[k];
+                let (oid, table) = (input.oid, input.qualified());
+                let rows = self
+                    .target
+                    .query(
+                        "SELECT attname::text, atttypid FROM pg_attribute \
+                         WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped",
+                        &[&oid],
+                    )
+                    .await?;
+                reason = if rows.is_empty() {
+                    Some(format!("source table {table} was dropped; recreate it and rebuild the view, or drop the view"))
+                } else {
+                    let columns: Vec<(String, u32)> =
+                        rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+                    let columns: Vec<(&str, u32)> =
+                        columns.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+                    self.versions[i].schema_mismatch(k, &table, &columns)
+                };
+                if reason.is_some() {
+                    break;
+                }
+            }
             if let Some(reason) = reason {
+                let v = &self.versions[i];
                 let (view, version) = (v.record.view.clone(), v.record.version);
                 summa_catalog::mark_broken(&self.target, &view, version, &reason).await?;
                 self.metrics.record_broken();

@@ -40,6 +40,11 @@ pub fn create_objects(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
             prefixed(&key_columns(plan))
         ));
     }
+    if plan.is_join() {
+        for k in 0..plan.inputs.len() {
+            stmts.extend(super::join::create_copy(plan, target, k));
+        }
+    }
     stmts
 }
 
@@ -68,6 +73,15 @@ pub fn reset_objects(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
     if plan.is_global() {
         stmts.push(global_row(plan, target));
     }
+    stmts
+}
+
+/// After a TRUNCATE of input `k` of a join: the join is empty (an inner join with an empty
+/// input has no rows), so the summary is reset and the input's copy emptied; the other
+/// inputs' copies stay as they are.
+pub fn reset_for_truncated_input(plan: &MaintenancePlan, target: &Target, k: usize) -> Vec<String> {
+    let mut stmts = reset_objects(plan, target);
+    stmts.push(format!("DELETE FROM {}", target.input_copy(k)));
     stmts
 }
 
@@ -124,6 +138,12 @@ pub fn drop_objects(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
     let mut stmts: Vec<String> = (0..plan.value_tables.len())
         .map(|i| format!("DROP TABLE IF EXISTS {}", target.values(i)))
         .collect();
+    if plan.is_join() {
+        stmts.extend(
+            (0..plan.inputs.len())
+                .map(|k| format!("DROP TABLE IF EXISTS {}", target.input_copy(k))),
+        );
+    }
     stmts.push(format!("DROP TABLE IF EXISTS {}", target.pending()));
     stmts.push(format!("DROP TABLE IF EXISTS {}", target.table()));
     stmts

@@ -54,6 +54,7 @@ impl MergeResult {
 }
 
 /// Merge a batch of change rows shipped as parameters (as in [`stage_rows`]).
+/// (A join's batch is always staged; see [`merge_staged`].)
 pub fn merge_changes(plan: &MaintenancePlan, target: &Target) -> String {
     merge(plan, target, &RowSource::Changes)
 }
@@ -72,6 +73,9 @@ pub fn backfill_chunk(plan: &MaintenancePlan, target: &Target, bounded: bool) ->
 /// A session-local staging table holding the change rows of one large batch, shipped in
 /// chunks so the sidecar's memory stays bounded.
 pub fn create_staging(plan: &MaintenancePlan, staging: &str) -> String {
+    if plan.is_join() {
+        return super::join::create_staging(plan, staging);
+    }
     let sign = super::names::row_names(plan, 0).sign;
     let cols: Vec<String> = std::iter::once(format!("{} int2", quote_ident(&sign)))
         .chain(
@@ -89,6 +93,9 @@ pub fn create_staging(plan: &MaintenancePlan, staging: &str) -> String {
 
 /// Add one chunk of change rows to the staging table.
 pub fn stage_rows(plan: &MaintenancePlan, staging: &str) -> String {
+    if plan.is_join() {
+        return super::join::stage_rows(plan, staging);
+    }
     format!(
         "INSERT INTO {staging} SELECT * FROM {}",
         super::view_rows::change_rows(plan)
@@ -205,7 +212,14 @@ fn internal(prefix: &str, i: usize) -> String {
 
 fn merge(plan: &MaintenancePlan, target: &Target, source: &RowSource<'_>) -> String {
     let keyed = !plan.is_global();
-    let mut ctes = vec![view_rows_cte(plan, source)];
+    let rows = match (plan.is_join(), source) {
+        (false, _) => view_rows_cte(plan, source),
+        (true, RowSource::Staged(staging)) => super::join::view_rows_ctes(plan, target, staging),
+        (true, RowSource::Backfill { bounded }) => super::join::backfill_rows_cte(plan, *bounded),
+        // A join's batch is always staged: its copies are changed from the staging table.
+        (true, RowSource::Changes) => super::join::view_rows_ctes(plan, target, "pg_temp.\"summa_unstaged\""),
+    };
+    let mut ctes = vec![rows];
     for j in 0..plan.value_tables.len() {
         ctes.extend(value_table_ctes(plan, target, j));
     }

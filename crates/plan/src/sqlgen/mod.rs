@@ -8,13 +8,15 @@
 //! settings were applied (`PinnedSettings::set_local_sql`).
 
 mod ddl;
+mod join;
 mod merge;
 mod names;
 mod pending;
 mod read;
 mod view_rows;
 
-pub use ddl::{create_objects, drop_objects, reset_objects};
+pub use ddl::{create_objects, drop_objects, reset_for_truncated_input, reset_objects};
+pub use join::{delete_from_copy, fill_copy, insert_into_copy};
 pub use merge::{
     backfill_chunk, create_staging, delete_empty_groups, delete_spent_values, merge_changes,
     merge_staged, recompute_extremes, stage_rows, MergeResult,
@@ -68,10 +70,22 @@ impl Target {
         qualified(&self.schema, &self.pending_name())
     }
 
+    fn input_copy_name(&self, k: usize) -> String {
+        format!("{}__input_{k}", self.table)
+    }
+
+    /// The copy of a join's input `k` at the stream position, quoted.
+    pub fn input_copy(&self, k: usize) -> String {
+        qualified(&self.schema, &self.input_copy_name(k))
+    }
+
     /// Every object name the version creates; each must fit Postgres' 63-byte identifiers.
     pub fn names(&self, plan: &MaintenancePlan) -> Vec<String> {
         let mut names = vec![self.table.clone(), self.pending_name()];
         names.extend((0..plan.value_tables.len()).map(|i| self.values_name(i)));
+        if plan.is_join() {
+            names.extend((0..plan.inputs.len()).map(|k| self.input_copy_name(k)));
+        }
         names
     }
 }

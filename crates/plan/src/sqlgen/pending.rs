@@ -11,6 +11,9 @@ use crate::plan::MaintenancePlan;
 
 /// `CREATE TABLE` of the pending table: arrival order, commit LSN, sign, shipped columns.
 pub fn create_pending(plan: &MaintenancePlan, target: &Target) -> String {
+    if plan.is_join() {
+        return super::join::create_pending(plan, target);
+    }
     let names = row_names(plan, 0);
     let cols: Vec<String> = plan
         .source()
@@ -31,6 +34,9 @@ pub fn create_pending(plan: &MaintenancePlan, target: &Target) -> String {
 /// Record shipped rows: `$1` signs (int2[]), `$2` commit LSNs (text[]), then one text[] per
 /// shipped column.
 pub fn insert_pending(plan: &MaintenancePlan, target: &Target) -> String {
+    if plan.is_join() {
+        return super::join::insert_pending(plan, target);
+    }
     let names = row_names(plan, 0);
     let (sign, lsn) = (quote_ident(&names.sign), quote_ident(&names.lsn));
     let shipped = &plan.source().shipped;
@@ -60,6 +66,9 @@ pub fn insert_pending(plan: &MaintenancePlan, target: &Target) -> String {
 /// committed at or after `$2` (text LSN, the consistent point); returns nothing. Rows before it
 /// are in the backfill and are dropped.
 pub fn drain_pending(plan: &MaintenancePlan, target: &Target, staging: &str) -> String {
+    if plan.is_join() {
+        return super::join::drain_pending(plan, target, staging);
+    }
     let names = row_names(plan, 0);
     let cols: Vec<String> = std::iter::once(quote_ident(&names.sign))
         .chain(plan.source().shipped.iter().map(|c| quote_ident(&c.name)))

@@ -1,0 +1,408 @@
+//! Inner joins, exact at the stream position: each input's copy, and its telescoped delta.
+//!
+//! **State.** For each input `k` of a join (each occurrence of a self-joined table is its own
+//! input) the version keeps a copy of the input's shipped columns, keyed by its primary key
+//! ([`Target::input_copy`]): the input as of the stream position the summary is at. The copy
+//! is filled from the version's snapshot at the backfill, and changed in the same target
+//! transaction as the summary, so it always stands at the summary's applied LSN.
+//!
+//! **Changes.** A batch's change rows of every input go to one staging table: sign, arrival
+//! order, the input, and that input's columns (`c{k}_{i}`; the other inputs' are NULL). Per
+//! input, the batch's net change is read against the copy: the keys the batch touched leave
+//! with their values in the copy (`-1`), and each touched key's last row, if it is a `+1`,
+//! enters (`+1`). So a change needs only the key of its old row: an input whose UPDATE and
+//! DELETE log the primary key needs no `REPLICA IDENTITY FULL`.
+//!
+//! **Delta.** With `A₀`, `A₁` an input before and after the batch, the join's change is the
+//! telescoping sum over inputs in FROM order,
+//! `Δ(A⋈B⋈C) = ΔA⋈B₀⋈C₀ + A₁⋈ΔB⋈C₀ + A₁⋈B₁⋈ΔC`,
+//! exact for multisets with signs because the join is linear in each input: the sum collapses
+//! to `A₁⋈B₁⋈C₁ − A₀⋈B₀⋈C₀`. Every term reads each input in exactly one state (never a mix by
+//! insert or delete), and a self-join's occurrences are separate inputs, so `ΔA⋈ΔA` is counted
+//! once. `X₀` is the copy; `X₁` is the copy without the touched keys plus their last rows.
+//! The row filter (join conditions and WHERE) applies to each term. `__r` is the union of the
+//! terms, and the aggregate merge consumes it as it does a single table's rows.
+//!
+//! After the merge (which reads the copies as `X₀`), the copies take the batch: touched keys
+//! are deleted, their last `+1` rows inserted.
+
+use super::names::row_names;
+use super::view_rows::{arg_column, value_column, SIGN_OUT};
+use super::Target;
+use crate::ident::quote_ident;
+use crate::plan::MaintenancePlan;
+
+const SIGN: &str = "\"__summa_sign\"";
+const SEQ: &str = "\"__summa_seq\"";
+const INPUT: &str = "\"__summa_input\"";
+
+/// Staging column of input `k`'s shipped column `i`.
+fn staged(k: usize, i: usize) -> String {
+    format!("\"c{k}_{i}\"")
+}
+
+/// The copy of input `k`: its shipped columns, keyed by its primary key.
+pub(crate) fn create_copy(plan: &MaintenancePlan, target: &Target, k: usize) -> Vec<String> {
+    let input = &plan.inputs[k];
+    let cols: Vec<String> = input
+        .shipped
+        .iter()
+        .map(|c| format!("{} {}", quote_ident(&c.name), c.type_sql))
+        .collect();
+    vec![format!(
+        "CREATE TABLE {} ({}, PRIMARY KEY ({}))",
+        target.input_copy(k),
+        cols.join(", "),
+        quoted(&input.key_columns).join(", ")
+    )]
+}
+
+fn quoted(names: &[String]) -> Vec<String> {
+    names.iter().map(|n| quote_ident(n)).collect()
+}
+
+/// Fill input `k`'s copy from the table (in the backfill's snapshot).
+pub fn fill_copy(plan: &MaintenancePlan, target: &Target, k: usize) -> String {
+    let input = &plan.inputs[k];
+    let cols = quoted(
+        &input
+            .shipped
+            .iter()
+            .map(|c| c.name.clone())
+            .collect::<Vec<_>>(),
+    )
+    .join(", ");
+    format!(
+        "INSERT INTO {} ({cols}) SELECT {cols} FROM {}",
+        target.input_copy(k),
+        input.qualified()
+    )
+}
+
+/// The staging table of a join version's change rows.
+pub(crate) fn create_staging(plan: &MaintenancePlan, staging: &str) -> String {
+    let mut cols = vec![
+        format!("{SIGN} int2 NOT NULL"),
+        format!("{SEQ} bigint GENERATED ALWAYS AS IDENTITY"),
+        format!("{INPUT} int2 NOT NULL"),
+    ];
+    for (k, input) in plan.inputs.iter().enumerate() {
+        for (i, c) in input.shipped.iter().enumerate() {
+            cols.push(format!("{} {}", staged(k, i), c.type_sql));
+        }
+    }
+    format!(
+        "CREATE TEMP TABLE IF NOT EXISTS {staging} ({}) ON COMMIT DELETE ROWS",
+        cols.join(", ")
+    )
+}
+
+/// Add change rows to the staging table in arrival order: `$1` signs, `$2` the input of each
+/// row, then one text[] per staging column of every input ([`create_staging`]).
+pub(crate) fn stage_rows(plan: &MaintenancePlan, staging: &str) -> String {
+    let mut params = vec!["$1::int2[]".to_string(), "$2::text[]".to_string()];
+    let mut names = vec!["s".to_string(), "i".to_string()];
+    let mut into = vec![SIGN.to_string(), INPUT.to_string()];
+    let mut typed = vec!["u.s".to_string(), "u.i::int2".to_string()];
+    for (k, input) in plan.inputs.iter().enumerate() {
+        for (i, c) in input.shipped.iter().enumerate() {
+            params.push(format!("${}::text[]", params.len() + 1));
+            let col = staged(k, i);
+            names.push(col.clone());
+            typed.push(format!("u.{col}::{}", c.type_sql));
+            into.push(col);
+        }
+    }
+    format!(
+        "INSERT INTO {staging} ({}) SELECT {} FROM unnest({}) WITH ORDINALITY AS u({}, o) ORDER BY u.o",
+        into.join(", "),
+        typed.join(", "),
+        params.join(", "),
+        names.join(", ")
+    )
+}
+
+/// `"__ch{k}"`: input `k`'s staged rows under its own column names, with sign and order.
+fn changes_cte(plan: &MaintenancePlan, staging: &str, k: usize) -> String {
+    let input = &plan.inputs[k];
+    let sign = quote_ident(&row_names(plan, k).sign);
+    let mut items = vec![format!("st.{SIGN} AS {sign}"), format!("st.{SEQ} AS {SEQ}")];
+    for (i, c) in input.shipped.iter().enumerate() {
+        items.push(format!("st.{} AS {}", staged(k, i), quote_ident(&c.name)));
+    }
+    format!(
+        "\"__ch{k}\" AS MATERIALIZED (SELECT {} FROM {staging} st WHERE st.{INPUT} = {k})",
+        items.join(", ")
+    )
+}
+
+/// `"__fin{k}"`: each key input `k`'s batch touched, with its last row (sign and values).
+fn final_cte(plan: &MaintenancePlan, k: usize) -> String {
+    let input = &plan.inputs[k];
+    let sign = quote_ident(&row_names(plan, k).sign);
+    let keys = quoted(&input.key_columns).join(", ");
+    let cols = shipped(plan, k).join(", ");
+    format!(
+        "\"__fin{k}\" AS MATERIALIZED (SELECT DISTINCT ON ({keys}) {sign}, {cols} \
+         FROM \"__ch{k}\" ORDER BY {keys}, {SEQ} DESC)"
+    )
+}
+
+fn shipped(plan: &MaintenancePlan, k: usize) -> Vec<String> {
+    plan.inputs[k]
+        .shipped
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .collect()
+}
+
+/// `c.k1 = x.k1 AND …` over input `k`'s key.
+fn same_key(plan: &MaintenancePlan, k: usize, a: &str, b: &str) -> String {
+    plan.inputs[k]
+        .key_columns
+        .iter()
+        .map(|c| format!("{a}.{0} = {b}.{0}", quote_ident(c)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// Input `k` after the batch (`X₁`): the copy without the touched keys, plus their last rows.
+fn after(plan: &MaintenancePlan, target: &Target, k: usize) -> String {
+    let cols = shipped(plan, k).join(", ");
+    let sign = quote_ident(&row_names(plan, k).sign);
+    let prefixed: Vec<String> = shipped(plan, k).iter().map(|c| format!("x.{c}")).collect();
+    format!(
+        "(SELECT {} FROM {} x WHERE NOT EXISTS (SELECT 1 FROM \"__fin{k}\" f WHERE {}) \
+         UNION ALL SELECT {cols} FROM \"__fin{k}\" WHERE {sign} = 1)",
+        prefixed.join(", "),
+        target.input_copy(k),
+        same_key(plan, k, "f", "x")
+    )
+}
+
+/// Input `k`'s net change (`ΔX`), signed: touched keys leave with their copied values and
+/// enter with their last row.
+fn delta(plan: &MaintenancePlan, target: &Target, k: usize) -> String {
+    let cols = shipped(plan, k).join(", ");
+    let sign = quote_ident(&row_names(plan, k).sign);
+    let prefixed: Vec<String> = shipped(plan, k).iter().map(|c| format!("x.{c}")).collect();
+    format!(
+        "(SELECT -1 AS {sign}, {} FROM {} x WHERE EXISTS (SELECT 1 FROM \"__fin{k}\" f WHERE {}) \
+         UNION ALL SELECT {sign}, {cols} FROM \"__fin{k}\" WHERE {sign} = 1)",
+        prefixed.join(", "),
+        target.input_copy(k),
+        same_key(plan, k, "f", "x")
+    )
+}
+
+/// The view-row items of `__r` (sign, keys, arguments), as `view_rows` has them.
+pub(crate) fn row_items(plan: &MaintenancePlan, sign: &str) -> Vec<String> {
+    let mut items = vec![format!("({sign})::int4 AS {SIGN_OUT}")];
+    items.extend(
+        plan.keys
+            .iter()
+            .map(|k| format!("({}) AS {}", k.expr, quote_ident(&k.column))),
+    );
+    for (i, s) in plan.states.iter().enumerate() {
+        if let (false, Some(arg)) = (s.kind.needs_values(), &s.arg) {
+            items.push(format!("({arg}) AS {}", arg_column(i)));
+        }
+    }
+    for (j, vt) in plan.value_tables.iter().enumerate() {
+        items.push(format!("({}) AS {}", vt.arg, value_column(j)));
+    }
+    items
+}
+
+fn where_clause(conds: Vec<String>) -> String {
+    if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    }
+}
+
+/// The CTEs ending in `"__r"`: the telescoped view-row delta of the staged batch.
+pub(crate) fn view_rows_ctes(plan: &MaintenancePlan, target: &Target, staging: &str) -> String {
+    let n = plan.inputs.len();
+    let mut ctes: Vec<String> = (0..n).map(|k| changes_cte(plan, staging, k)).collect();
+    ctes.extend((0..n).map(|k| final_cte(plan, k)));
+    let filter: Vec<String> = plan.filter.iter().map(|f| format!("({f})")).collect();
+    let terms: Vec<String> = (0..n)
+        .map(|k| {
+            let from: Vec<String> = (0..n)
+                .map(|j| {
+                    let alias = quote_ident(&plan.inputs[j].name);
+                    let state = match j.cmp(&k) {
+                        std::cmp::Ordering::Less => after(plan, target, j),
+                        std::cmp::Ordering::Equal => delta(plan, target, j),
+                        std::cmp::Ordering::Greater => target.input_copy(j),
+                    };
+                    format!("{state} AS {alias}")
+                })
+                .collect();
+            let sign = format!(
+                "{}.{}",
+                quote_ident(&plan.inputs[k].name),
+                quote_ident(&row_names(plan, k).sign)
+            );
+            format!(
+                "SELECT {} FROM {}{}",
+                row_items(plan, &sign).join(", "),
+                from.join(", "),
+                where_clause(filter.clone())
+            )
+        })
+        .collect();
+    ctes.push(format!("\"__r\" AS ({})", terms.join(" UNION ALL ")));
+    ctes.join(", ")
+}
+
+/// The summary's rows from the tables themselves (backfill), chunked by the heap blocks
+/// [`$1`, `$2`) of the first input (`bounded`) or from `$1` on: each joined row once.
+pub(crate) fn backfill_rows_cte(plan: &MaintenancePlan, bounded: bool) -> String {
+    let first = quote_ident(&plan.inputs[0].name);
+    let from: Vec<String> = plan
+        .inputs
+        .iter()
+        .map(|i| format!("{} AS {}", i.qualified(), quote_ident(&i.name)))
+        .collect();
+    let mut conds = vec![format!(
+        "{first}.ctid >= format('(%s,0)', $1::bigint)::tid"
+    )];
+    if bounded {
+        conds.push(format!("{first}.ctid < format('(%s,0)', $2::bigint)::tid"));
+    }
+    conds.extend(plan.filter.iter().map(|f| format!("({f})")));
+    format!(
+        "\"__r\" AS (SELECT {} FROM {}{})",
+        row_items(plan, "1").join(", "),
+        from.join(", "),
+        where_clause(conds)
+    )
+}
+
+/// After the merge: delete the keys input `k`'s batch touched from its copy…
+pub fn delete_from_copy(plan: &MaintenancePlan, target: &Target, staging: &str, k: usize) -> String {
+    let input = &plan.inputs[k];
+    let cond: Vec<String> = input
+        .key_columns
+        .iter()
+        .map(|c| {
+            let i = input
+                .shipped
+                .iter()
+                .position(|s| s.name == *c)
+                .expect("a joined input ships its key");
+            format!("x.{} = st.{}", quote_ident(c), staged(k, i))
+        })
+        .collect();
+    format!(
+        "DELETE FROM {} x USING {staging} st WHERE st.{INPUT} = {k} AND {}",
+        target.input_copy(k),
+        cond.join(" AND ")
+    )
+}
+
+/// …and insert the last row of each touched key that exists after the batch.
+pub fn insert_into_copy(plan: &MaintenancePlan, target: &Target, staging: &str, k: usize) -> String {
+    let input = &plan.inputs[k];
+    let cols = shipped(plan, k).join(", ");
+    let keys: Vec<String> = input
+        .key_columns
+        .iter()
+        .map(|c| {
+            let i = input
+                .shipped
+                .iter()
+                .position(|s| s.name == *c)
+                .expect("a joined input ships its key");
+            staged(k, i)
+        })
+        .collect();
+    let picked: Vec<String> = (0..input.shipped.len()).map(|i| staged(k, i)).collect();
+    format!(
+        "INSERT INTO {} ({cols}) SELECT {} FROM (SELECT DISTINCT ON ({keys}) {SIGN}, {} \
+         FROM {staging} WHERE {INPUT} = {k} ORDER BY {keys}, {SEQ} DESC) f WHERE f.{SIGN} = 1",
+        target.input_copy(k),
+        picked.join(", "),
+        picked.join(", "),
+        keys = keys.join(", ")
+    )
+}
+
+/// A join's pending table: arrival order, commit LSN, sign, input, and the staging columns.
+pub(crate) fn create_pending(plan: &MaintenancePlan, target: &Target) -> String {
+    let mut cols = vec![
+        format!("{SEQ} bigserial PRIMARY KEY"),
+        "\"__summa_lsn\" pg_lsn NOT NULL".to_string(),
+        format!("{SIGN} int2 NOT NULL"),
+        format!("{INPUT} int2 NOT NULL"),
+    ];
+    for (k, input) in plan.inputs.iter().enumerate() {
+        for (i, c) in input.shipped.iter().enumerate() {
+            cols.push(format!("{} {}", staged(k, i), c.type_sql));
+        }
+    }
+    format!("CREATE TABLE {} ({})", target.pending(), cols.join(", "))
+}
+
+/// The staging columns of every input, in order.
+fn staged_columns(plan: &MaintenancePlan) -> Vec<(String, String)> {
+    plan.inputs
+        .iter()
+        .enumerate()
+        .flat_map(|(k, input)| {
+            input
+                .shipped
+                .iter()
+                .enumerate()
+                .map(move |(i, c)| (staged(k, i), c.type_sql.clone()))
+        })
+        .collect()
+}
+
+/// Record change rows in the pending table in arrival order: `$1` signs, `$2` commit LSNs,
+/// `$3` inputs, then one text[] per staging column.
+pub(crate) fn insert_pending(plan: &MaintenancePlan, target: &Target) -> String {
+    let mut params = vec!["$1::int2[]", "$2::text[]", "$3::text[]"]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    let mut names = vec!["s".to_string(), "l".to_string(), "i".to_string()];
+    let mut into = vec![SIGN.to_string(), "\"__summa_lsn\"".to_string(), INPUT.to_string()];
+    let mut typed = vec![
+        "u.s".to_string(),
+        "u.l::pg_lsn".to_string(),
+        "u.i::int2".to_string(),
+    ];
+    for (col, type_sql) in staged_columns(plan) {
+        params.push(format!("${}::text[]", params.len() + 1));
+        typed.push(format!("u.{col}::{type_sql}"));
+        names.push(col.clone());
+        into.push(col);
+    }
+    format!(
+        "INSERT INTO {} ({}) SELECT {} FROM unnest({}) WITH ORDINALITY AS u({}, o) ORDER BY u.o",
+        target.pending(),
+        into.join(", "),
+        typed.join(", "),
+        params.join(", "),
+        names.join(", ")
+    )
+}
+
+/// Move the oldest `$1` pending rows into `staging` in arrival order, keeping those committed
+/// at or after `$2` (the consistent point).
+pub(crate) fn drain_pending(plan: &MaintenancePlan, target: &Target, staging: &str) -> String {
+    let mut cols = vec![SIGN.to_string(), INPUT.to_string()];
+    cols.extend(staged_columns(plan).into_iter().map(|(c, _)| c));
+    let cols = cols.join(", ");
+    let pending = target.pending();
+    format!(
+        "WITH d AS (DELETE FROM {pending} WHERE {SEQ} IN \
+         (SELECT {SEQ} FROM {pending} ORDER BY {SEQ} LIMIT $1) RETURNING *) \
+         INSERT INTO {staging} ({cols}) SELECT {cols} FROM d \
+         WHERE \"__summa_lsn\" >= $2::text::pg_lsn ORDER BY {SEQ}"
+    )
+}
