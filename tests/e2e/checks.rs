@@ -55,7 +55,7 @@ impl Report {
         ));
     }
 
-    fn ok(&self, view: &Spec) -> bool {
+    pub(crate) fn ok(&self, view: &Spec) -> bool {
         !self.failed.contains(&view.name)
     }
 

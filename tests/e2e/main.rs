@@ -21,6 +21,7 @@ mod faults;
 mod generated;
 mod golden;
 mod hostile;
+mod joins;
 mod names;
 pub(crate) mod ops;
 mod oracle;
