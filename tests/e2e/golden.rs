@@ -81,6 +81,22 @@ fn statements(plan: &MaintenancePlan, target: &Target, staging: &str) -> Vec<(St
         sqlgen::compare_diff(plan, target, target, "true", 10),
     ));
     out.push(("source_blocks".into(), sqlgen::source_blocks(plan)));
+    if plan.is_join() {
+        for k in 0..plan.inputs.len() {
+            out.push((
+                format!("fill_copy[{k}]"),
+                sqlgen::fill_copy(plan, target, k),
+            ));
+            out.push((
+                format!("delete_from_copy[{k}]"),
+                sqlgen::delete_from_copy(plan, target, staging, k),
+            ));
+            out.push((
+                format!("insert_into_copy[{k}]"),
+                sqlgen::insert_into_copy(plan, target, staging, k),
+            ));
+        }
+    }
     if let Some(s) = sqlgen::key_boundaries(plan, target, 100) {
         out.push(("key_boundaries".into(), s));
     }

@@ -91,8 +91,8 @@ async fn unsupported_sql_is_refused_with_construct_position_and_reason() {
             &["LIMIT", "1:52"],
         ),
         (
-            "SELECT i.grp, count(*) FROM items i JOIN items j ON i.id = j.id GROUP BY 1",
-            &["JOIN", "1:42"],
+            "SELECT i.grp, count(*) FROM items i RIGHT JOIN items j ON i.id = j.id GROUP BY 1",
+            &["RIGHT JOIN", "1:48"],
         ),
         (
             "SELECT grp, percentile_cont(0.5) WITHIN GROUP (ORDER BY val) FROM items GROUP BY grp",

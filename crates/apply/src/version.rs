@@ -6,9 +6,9 @@
 //! reason: a summary is never silently wrong.
 
 use summa_catalog::{VersionRecord, VersionState};
-use summa_plan::InputRole;
 use summa_plan::ident::quote_ident;
 use summa_plan::sqlgen::{self, Target};
+use summa_plan::InputRole;
 use summa_stream::pgoutput::{Datum, OldKind, Relation, Tuple};
 
 use crate::batch::SignedRows;

@@ -159,11 +159,9 @@ async fn create_bounded(
                 error,
             })?;
         for (k, source) in sources.iter().enumerate() {
-            crate::preflight::check_can_read(client, &spec.name, &source.qualified_name())
-                .await?;
+            crate::preflight::check_can_read(client, &spec.name, &source.qualified_name()).await?;
             if let Some(publication) = &opts.publication {
-                crate::preflight::check_published(client, &spec.name, publication, source)
-                    .await?;
+                crate::preflight::check_published(client, &spec.name, publication, source).await?;
             }
             crate::generated::check_generated_columns(
                 client,

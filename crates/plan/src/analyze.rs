@@ -260,10 +260,7 @@ impl Canon<'_> {
         let name = fold(column);
         if self.inputs[input].source.column(&name).is_none() {
             return Err(PlanError::invalid(
-                format!(
-                    "column {}.{name} does not exist",
-                    self.inputs[input].name
-                ),
+                format!("column {}.{name} does not exist", self.inputs[input].name),
                 column.span,
             ));
         }
@@ -279,6 +276,16 @@ pub fn analyze(view: &ParsedView, source: &SourceTable) -> Result<Analysis, Plan
 /// Split the parsed view into filter, keys, aggregates and outputs, checked against
 /// `sources` (one per FROM table, in order).
 pub fn analyze_inputs(view: &ParsedView, sources: &[SourceTable]) -> Result<Analysis, PlanError> {
+    if view.from.len() != sources.len() {
+        return Err(PlanError::Invalid {
+            message: format!(
+                "the FROM clause has {} tables, {} described",
+                view.from.len(),
+                sources.len()
+            ),
+            pos: None,
+        });
+    }
     let Select {
         select_token,
         optimizer_hints,
@@ -379,7 +386,9 @@ pub fn analyze_inputs(view: &ParsedView, sources: &[SourceTable]) -> Result<Anal
         let (Some(left), true) = (left, canon.inputs[*right].source.column(column).is_some())
         else {
             return Err(PlanError::invalid(
-                format!("column \"{column}\" specified in USING clause does not exist in both tables"),
+                format!(
+                    "column \"{column}\" specified in USING clause does not exist in both tables"
+                ),
                 *span,
             ));
         };

@@ -181,7 +181,13 @@ pub async fn resolve(
         .from
         .iter()
         .zip(sources)
-        .map(|(f, source)| format!("{} AS {}", source.qualified_name(), quote_ident(&f.input_name())))
+        .map(|(f, source)| {
+            format!(
+                "{} AS {}",
+                source.qualified_name(),
+                quote_ident(&f.input_name())
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ");
 
@@ -344,13 +350,21 @@ pub async fn resolve(
             oid: source.oid,
             schema: source.schema.clone(),
             table: source.name.clone(),
-            role: if joined { InputRole::Inner } else { InputRole::Scan },
+            role: if joined {
+                InputRole::Inner
+            } else {
+                InputRole::Scan
+            },
             shipped,
             key_columns: source.primary_key.clone(),
         });
     }
     let plan = MaintenancePlan {
-        format: if joined { JOIN_PLAN_FORMAT } else { PLAN_FORMAT },
+        format: if joined {
+            JOIN_PLAN_FORMAT
+        } else {
+            PLAN_FORMAT
+        },
         sql: parsed.sql.clone(),
         inputs,
         filter: analysis.filter.clone(),

@@ -2,8 +2,8 @@
 //! construct gives its error and position.
 
 use summa_plan::{
-    analyze, parse_view, AggKind, OutputSource, PlanError, ReplicaIdentity, SourceColumn,
-    SourceTable,
+    analyze, analyze_inputs, parse_view, AggKind, OutputSource, PlanError, ReplicaIdentity,
+    SourceColumn, SourceTable,
 };
 
 fn orders() -> SourceTable {
@@ -33,7 +33,90 @@ fn orders() -> SourceTable {
 
 fn plan(sql: &str) -> Result<summa_plan::Analysis, PlanError> {
     let parsed = parse_view(sql)?;
+    if parsed.from.len() > 1 {
+        return joined(sql);
+    }
     analyze(&parsed, &orders())
+}
+
+fn regions() -> SourceTable {
+    SourceTable {
+        oid: 2,
+        name: "regions".into(),
+        columns: vec![
+            SourceColumn {
+                name: "id".into(),
+                type_sql: "integer".into(),
+                type_oid: 0,
+                generated: None,
+            },
+            SourceColumn {
+                name: "name".into(),
+                type_sql: "text".into(),
+                type_oid: 0,
+                generated: None,
+            },
+        ],
+        ..orders()
+    }
+}
+
+/// A join of orders with regions (as the FROM clause lists them: orders first).
+fn joined(sql: &str) -> Result<summa_plan::Analysis, PlanError> {
+    let parsed = parse_view(sql)?;
+    let sources: Vec<SourceTable> = parsed
+        .from
+        .iter()
+        .map(|f| {
+            if f.table == "regions" {
+                regions()
+            } else {
+                orders()
+            }
+        })
+        .collect();
+    analyze_inputs(&parsed, &sources)
+}
+
+#[test]
+fn inner_joins_put_their_conditions_in_the_filter_and_qualify_each_input() {
+    let a = joined(
+        "SELECT r.name, count(*), sum(o.amount) FROM orders o JOIN regions r ON r.id = o.region_id \
+         WHERE o.status <> 'cancelled' GROUP BY r.name",
+    )
+    .unwrap();
+    assert_eq!(a.keys, vec!["\"r\".\"name\""]);
+    assert_eq!(
+        a.filter.as_deref(),
+        Some("(\"r\".\"id\" = \"o\".\"region_id\") AND (\"o\".\"status\" <> 'cancelled')")
+    );
+    assert_eq!(
+        a.columns_read,
+        vec![vec!["region_id", "status", "amount"], vec!["id", "name"]]
+    );
+    // Comma joins and USING give the same shape.
+    let comma = joined(
+        "SELECT name, count(*) FROM orders, regions WHERE regions.id = orders.region_id GROUP BY name",
+    )
+    .unwrap();
+    assert_eq!(comma.keys, vec!["\"regions\".\"name\""]);
+    let using =
+        joined("SELECT status, count(*) FROM orders a JOIN orders b USING (id) GROUP BY status");
+    // `status` is in both occurrences and not a USING column: ambiguous, as in Postgres.
+    let err = using.unwrap_err().to_string();
+    assert!(
+        err.contains("column reference \"status\" is ambiguous"),
+        "{err}"
+    );
+    let using =
+        joined("SELECT id, count(*) FROM orders a JOIN orders b USING (id) GROUP BY id").unwrap();
+    assert_eq!(using.keys, vec!["\"a\".\"id\""]);
+    assert_eq!(using.filter.as_deref(), Some("\"a\".\"id\" = \"b\".\"id\""));
+    let twice = joined("SELECT count(*) FROM orders JOIN orders ON true").unwrap_err();
+    assert!(
+        twice.to_string().contains("specified more than once"),
+        "{twice}"
+    );
 }
 
 fn refused(sql: &str, construct: &str, line: u64, column: u64) {
@@ -196,21 +279,27 @@ fn refused_constructs_name_their_position() {
     );
     refused(
         "SELECT o.status, count(*) FROM orders o LEFT JOIN regions r ON r.id = o.region_id GROUP BY 1",
-        "outer JOIN",
+        "LEFT JOIN",
         1,
         51,
     );
     refused(
-        "SELECT o.status, count(*) FROM orders o JOIN regions r ON r.id = o.region_id GROUP BY 1",
-        "JOIN",
+        "SELECT o.status, count(*) FROM orders o RIGHT JOIN regions r ON r.id = o.region_id GROUP BY 1",
+        "RIGHT JOIN",
         1,
-        46,
+        52,
     );
     refused(
-        "SELECT status, count(*) FROM orders, regions GROUP BY 1",
-        "several tables",
+        "SELECT o.status, count(*) FROM orders o FULL JOIN regions r ON r.id = o.region_id GROUP BY 1",
+        "FULL JOIN",
         1,
-        38,
+        51,
+    );
+    refused(
+        "SELECT o.status, count(*) FROM orders o NATURAL JOIN regions GROUP BY 1",
+        "NATURAL JOIN",
+        1,
+        54,
     );
     refused(
         "SELECT status, count(*) FROM (SELECT * FROM orders) s GROUP BY 1",

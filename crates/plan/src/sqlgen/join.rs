@@ -122,11 +122,36 @@ pub(crate) fn stage_rows(plan: &MaintenancePlan, staging: &str) -> String {
     )
 }
 
+/// `"__staged"`: change rows given as parameters (as [`stage_rows`] takes them), shaped as the
+/// staging table, for a merge that reads them directly (it does not move the copies: the
+/// applier always stages a join's batch).
+pub(crate) fn staged_params_cte(plan: &MaintenancePlan) -> String {
+    let mut params = vec!["$1::int2[]".to_string(), "$2::text[]".to_string()];
+    let mut names = vec!["s".to_string(), "i".to_string()];
+    let mut typed = vec![
+        format!("u.s AS {SIGN}"),
+        format!("u.o AS {SEQ}"),
+        format!("u.i::int2 AS {INPUT}"),
+    ];
+    for (col, type_sql) in staged_columns(plan) {
+        params.push(format!("${}::text[]", params.len() + 1));
+        typed.push(format!("u.{col}::{type_sql} AS {col}"));
+        names.push(col);
+    }
+    format!(
+        "\"__staged\" AS (SELECT {} FROM unnest({}) WITH ORDINALITY AS u({}, o))",
+        typed.join(", "),
+        params.join(", "),
+        names.join(", ")
+    )
+}
+
 /// `"__ch{k}"`: input `k`'s staged rows under its own column names, with sign and order.
 fn changes_cte(plan: &MaintenancePlan, staging: &str, k: usize) -> String {
     let input = &plan.inputs[k];
-    let sign = quote_ident(&row_names(plan, k).sign);
-    let mut items = vec![format!("st.{SIGN} AS {sign}"), format!("st.{SEQ} AS {SEQ}")];
+    let names = row_names(plan, k);
+    let (sign, seq) = (quote_ident(&names.sign), quote_ident(&names.seq));
+    let mut items = vec![format!("st.{SIGN} AS {sign}"), format!("st.{SEQ} AS {seq}")];
     for (i, c) in input.shipped.iter().enumerate() {
         items.push(format!("st.{} AS {}", staged(k, i), quote_ident(&c.name)));
     }
@@ -139,12 +164,13 @@ fn changes_cte(plan: &MaintenancePlan, staging: &str, k: usize) -> String {
 /// `"__fin{k}"`: each key input `k`'s batch touched, with its last row (sign and values).
 fn final_cte(plan: &MaintenancePlan, k: usize) -> String {
     let input = &plan.inputs[k];
-    let sign = quote_ident(&row_names(plan, k).sign);
+    let names = row_names(plan, k);
+    let (sign, seq) = (quote_ident(&names.sign), quote_ident(&names.seq));
     let keys = quoted(&input.key_columns).join(", ");
     let cols = shipped(plan, k).join(", ");
     format!(
         "\"__fin{k}\" AS MATERIALIZED (SELECT DISTINCT ON ({keys}) {sign}, {cols} \
-         FROM \"__ch{k}\" ORDER BY {keys}, {SEQ} DESC)"
+         FROM \"__ch{k}\" ORDER BY {keys}, {seq} DESC)"
     )
 }
 
@@ -267,9 +293,7 @@ pub(crate) fn backfill_rows_cte(plan: &MaintenancePlan, bounded: bool) -> String
         .iter()
         .map(|i| format!("{} AS {}", i.qualified(), quote_ident(&i.name)))
         .collect();
-    let mut conds = vec![format!(
-        "{first}.ctid >= format('(%s,0)', $1::bigint)::tid"
-    )];
+    let mut conds = vec![format!("{first}.ctid >= format('(%s,0)', $1::bigint)::tid")];
     if bounded {
         conds.push(format!("{first}.ctid < format('(%s,0)', $2::bigint)::tid"));
     }
@@ -283,7 +307,12 @@ pub(crate) fn backfill_rows_cte(plan: &MaintenancePlan, bounded: bool) -> String
 }
 
 /// After the merge: delete the keys input `k`'s batch touched from its copy…
-pub fn delete_from_copy(plan: &MaintenancePlan, target: &Target, staging: &str, k: usize) -> String {
+pub fn delete_from_copy(
+    plan: &MaintenancePlan,
+    target: &Target,
+    staging: &str,
+    k: usize,
+) -> String {
     let input = &plan.inputs[k];
     let cond: Vec<String> = input
         .key_columns
@@ -305,7 +334,12 @@ pub fn delete_from_copy(plan: &MaintenancePlan, target: &Target, staging: &str, 
 }
 
 /// …and insert the last row of each touched key that exists after the batch.
-pub fn insert_into_copy(plan: &MaintenancePlan, target: &Target, staging: &str, k: usize) -> String {
+pub fn insert_into_copy(
+    plan: &MaintenancePlan,
+    target: &Target,
+    staging: &str,
+    k: usize,
+) -> String {
     let input = &plan.inputs[k];
     let cols = shipped(plan, k).join(", ");
     let keys: Vec<String> = input
@@ -370,7 +404,11 @@ pub(crate) fn insert_pending(plan: &MaintenancePlan, target: &Target) -> String 
         .map(String::from)
         .collect::<Vec<_>>();
     let mut names = vec!["s".to_string(), "l".to_string(), "i".to_string()];
-    let mut into = vec![SIGN.to_string(), "\"__summa_lsn\"".to_string(), INPUT.to_string()];
+    let mut into = vec![
+        SIGN.to_string(),
+        "\"__summa_lsn\"".to_string(),
+        INPUT.to_string(),
+    ];
     let mut typed = vec![
         "u.s".to_string(),
         "u.l::pg_lsn".to_string(),

@@ -54,7 +54,8 @@ impl MergeResult {
 }
 
 /// Merge a batch of change rows shipped as parameters (as in [`stage_rows`]).
-/// (A join's batch is always staged; see [`merge_staged`].)
+/// For a join this merges the rows but does not move the inputs' copies: the applier stages a
+/// join's batch ([`merge_staged`], then `delete_from_copy`/`insert_into_copy`).
 pub fn merge_changes(plan: &MaintenancePlan, target: &Target) -> String {
     merge(plan, target, &RowSource::Changes)
 }
@@ -216,8 +217,12 @@ fn merge(plan: &MaintenancePlan, target: &Target, source: &RowSource<'_>) -> Str
         (false, _) => view_rows_cte(plan, source),
         (true, RowSource::Staged(staging)) => super::join::view_rows_ctes(plan, target, staging),
         (true, RowSource::Backfill { bounded }) => super::join::backfill_rows_cte(plan, *bounded),
-        // A join's batch is always staged: its copies are changed from the staging table.
-        (true, RowSource::Changes) => super::join::view_rows_ctes(plan, target, "pg_temp.\"summa_unstaged\""),
+        // The applier stages a join's batch (its copies change from the staging table).
+        (true, RowSource::Changes) => format!(
+            "{}, {}",
+            super::join::staged_params_cte(plan),
+            super::join::view_rows_ctes(plan, target, "\"__staged\"")
+        ),
     };
     let mut ctes = vec![rows];
     for j in 0..plan.value_tables.len() {
