@@ -4,7 +4,7 @@
 //! SUMMA_SOAK_SECONDS=600 cargo test --release --test e2e -- --ignored soak --nocapture
 //! ```
 //!
-//! Three writers change two source tables for `SUMMA_SOAK_SECONDS` (600 by default) on a
+//! Three writers change three source tables for `SUMMA_SOAK_SECONDS` (600 by default) on a
 //! cluster of the test's own, while a seeded fault schedule (`SUMMA_TEST_SEED` replays it and
 //! the writers' choices; the interleaving depends on timing) kills the sidecar with `kill -9`
 //! every 30–60 s and starts it again, terminates its walsender between kills, restarts Postgres
@@ -14,7 +14,8 @@
 //! ~60 s a checkpoint pauses the writers (a write lock each writer transaction holds for
 //! reading), waits until everything is applied and compares every view with its SELECT; the
 //! sidecar's RSS is sampled every 3 s. The summary at the end gives the figures; any difference
-//! fails the test. The views are over single tables: summa has no joins yet.
+//! fails the test. Five views are over single tables, two join a dimension (`customers`,
+//! whose rows move between regions and tiers, vanish and come back) to `orders` and `events`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -30,7 +31,10 @@ CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int, status text,
                      amount numeric(12,2), created_at timestamptz);
 CREATE TABLE events (id bigserial PRIMARY KEY, kind text, user_id int, score int, ts timestamptz);
 ALTER TABLE orders REPLICA IDENTITY FULL;
-ALTER TABLE events REPLICA IDENTITY FULL;";
+ALTER TABLE events REPLICA IDENTITY FULL;
+-- A dimension of the join views: its default replica identity (the key) is enough.
+CREATE TABLE customers (id int PRIMARY KEY, region text, tier int);
+INSERT INTO customers SELECT g, 'region ' || g % 4, g % 3 FROM generate_series(0, 21) g;";
 
 const VIEWS: &[(&str, &str)] = &[
     (
@@ -55,6 +59,18 @@ const VIEWS: &[(&str, &str)] = &[
         "busy_users",
         "SELECT user_id, sum(score) AS score, count(*) AS n FROM events GROUP BY user_id \
          HAVING count(*) > 2",
+    ),
+    // Joins: orders and events with their customer (customers 22–24 and users 22–39 have
+    // none, so rows are orphans until a customer with their id appears).
+    (
+        "by_region",
+        "SELECT c.region, count(*), sum(o.amount), min(o.amount) FROM orders o \
+         JOIN customers c ON c.id = o.customer_id GROUP BY c.region",
+    ),
+    (
+        "kinds_per_tier",
+        "SELECT c.tier, e.kind, count(*) AS n, max(e.score) AS best FROM events e \
+         JOIN customers c ON c.id = e.user_id WHERE e.score IS NOT NULL GROUP BY 1, 2",
     ),
 ];
 
@@ -128,6 +144,9 @@ async fn random_op(
     let (user, kind) = (rng.below(40) as i32, KINDS[rng.below(5) as usize]);
     let score = (!rng.chance(5)).then(|| rng.below(100) as i32);
     let (amount, ts) = (amount(rng), day(rng));
+    if rng.chance(4) {
+        return customer_op(tx, rng).await;
+    }
     let orders = rng.chance(60);
     let op = rng.below(20);
     let id = some_id(tx, orders, rng).await?;
@@ -194,6 +213,44 @@ async fn random_op(
         (false, _) => {
             tx.execute("DELETE FROM events WHERE id = $1", &[&id])
                 .await
+        }
+    }
+}
+
+/// A change to the join views' dimension: a customer moves to another region or tier (every
+/// order and event of theirs moves group), or one is deleted or (re)inserted (ids 0–29: their
+/// rows become orphans, or orphans find a partner).
+async fn customer_op(
+    tx: &tokio_postgres::Transaction<'_>,
+    rng: &mut Rng,
+) -> Result<u64, tokio_postgres::Error> {
+    let id = rng.below(30) as i32;
+    let (region, tier) = (format!("region {}", rng.below(5)), rng.below(3) as i32);
+    match rng.below(10) {
+        0..=5 => {
+            tx.execute(
+                "UPDATE customers SET region = $2 WHERE id = $1",
+                &[&id, &region],
+            )
+            .await
+        }
+        6 | 7 => {
+            tx.execute(
+                "UPDATE customers SET tier = $2 WHERE id = $1",
+                &[&id, &tier],
+            )
+            .await
+        }
+        8 => {
+            tx.execute("DELETE FROM customers WHERE id = $1", &[&id])
+                .await
+        }
+        _ => {
+            tx.execute(
+                "INSERT INTO customers VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                &[&id, &region, &tier],
+            )
+            .await
         }
     }
 }

@@ -477,6 +477,9 @@ mod tests {
         )
     }
 
+    /// The OID the fixture plan stored for `orders`.
+    const ORDERS: u32 = 16385;
+
     fn relation() -> Relation {
         let col = |name: &str, type_oid| RelColumn {
             is_key: false,
@@ -485,7 +488,7 @@ mod tests {
             typmod: -1,
         };
         Relation {
-            oid: 1,
+            oid: ORDERS,
             schema: "public".into(),
             name: "orders".into(),
             replica_identity: b'f',
@@ -508,9 +511,9 @@ mod tests {
     fn a_value_that_is_not_utf8_breaks_the_version_instead_of_becoming_null() {
         let mut v = v1();
         v.on_relation(&relation());
-        v.insert(&vec![text(b"1"), text(b"7"), text(b"12.50")]);
+        v.insert(ORDERS, &vec![text(b"1"), text(b"7"), text(b"12.50")]);
         assert_eq!(v.rows.len(), 1);
-        v.insert(&vec![text(b"2"), text(b"7"), text(b"\xff\xfe")]);
+        v.insert(ORDERS, &vec![text(b"2"), text(b"7"), text(b"\xff\xfe")]);
         assert!(
             reason(&v).contains("amount is not valid UTF-8"),
             "{}",
@@ -523,7 +526,7 @@ mod tests {
     fn an_insert_whose_columns_cannot_be_picked_breaks_the_version() {
         // Before any Relation message.
         let mut v = v1();
-        v.insert(&vec![text(b"1"), text(b"7"), text(b"1")]);
+        v.insert(ORDERS, &vec![text(b"1"), text(b"7"), text(b"1")]);
         assert!(
             reason(&v).contains("before the table's Relation message"),
             "{}",
@@ -532,7 +535,7 @@ mod tests {
         // A row shorter than its relation.
         let mut v = v1();
         v.on_relation(&relation());
-        v.insert(&vec![text(b"1"), text(b"7")]);
+        v.insert(ORDERS, &vec![text(b"1"), text(b"7")]);
         assert!(
             reason(&v).contains("has no column amount"),
             "{}",
@@ -541,7 +544,7 @@ mod tests {
         // An unchanged TOAST value in an INSERT has no old value to take.
         let mut v = v1();
         v.on_relation(&relation());
-        v.insert(&vec![text(b"1"), text(b"7"), Datum::UnchangedToast]);
+        v.insert(ORDERS, &vec![text(b"1"), text(b"7"), Datum::UnchangedToast]);
         assert!(reason(&v).contains("unchanged TOAST"), "{}", reason(&v));
     }
 
@@ -551,6 +554,7 @@ mod tests {
         v.on_relation(&relation());
         let old = vec![text(b"1"), text(b"7"), text(b"1.00")];
         v.update(
+            ORDERS,
             Some(&(OldKind::Full, old)),
             &vec![text(b"1"), text(b"8"), Datum::UnchangedToast],
         );

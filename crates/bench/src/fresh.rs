@@ -175,7 +175,7 @@ const WARM_UP_BATCHES: usize = 6;
 /// Start the in-process sidecar and let it apply [`WARM_UP_BATCHES`] small batches first, as a
 /// long-running sidecar has: Postgres plans a prepared statement anew for each of its first
 /// five executions before it may settle on a generic plan, and the merge statement is large.
-async fn start_warm(ctx: &Ctx, batch: &mut ChangeBatch) -> anyhow::Result<InProcess> {
+pub(super) async fn start_warm(ctx: &Ctx, batch: &mut ChangeBatch) -> anyhow::Result<InProcess> {
     let runner = InProcess::start(&ctx.conn, &ctx.client, &ctx.config, &ctx.metrics).await?;
     for _ in 0..WARM_UP_BATCHES {
         let (lsn, _, _) = commit_batch(&ctx.client, batch, 8).await?;
@@ -186,7 +186,7 @@ async fn start_warm(ctx: &Ctx, batch: &mut ChangeBatch) -> anyhow::Result<InProc
 
 /// Commit a change batch of `k`: (a position its COMMIT ends beyond, rows changed, when COMMIT
 /// returned).
-async fn commit_batch(
+pub(super) async fn commit_batch(
     client: &tokio_postgres::Client,
     batch: &mut ChangeBatch,
     k: u64,
@@ -205,11 +205,11 @@ fn unix_seconds() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn ms(d: Duration) -> f64 {
+pub(super) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-async fn timed(client: &tokio_postgres::Client, sql: &str) -> anyhow::Result<f64> {
+pub(super) async fn timed(client: &tokio_postgres::Client, sql: &str) -> anyhow::Result<f64> {
     let t = Instant::now();
     client.batch_execute(sql).await?;
     Ok(ms(t.elapsed()))

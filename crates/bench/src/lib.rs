@@ -23,6 +23,7 @@ mod changes;
 mod drain;
 mod floor;
 mod fresh;
+mod join;
 mod machine;
 mod options;
 mod overhead;
@@ -55,7 +56,7 @@ pub const SCHEMA: &str = "summa_bench";
 /// One view of the reference workload as the bench measures it.
 #[derive(Debug, Clone, Copy)]
 pub struct BenchView {
-    /// V1, V2.
+    /// V1, V2, V3.
     pub label: &'static str,
     pub name: &'static str,
     pub sql: &'static str,
@@ -77,6 +78,14 @@ pub const VIEWS: [BenchView; 2] = [
         keys: "day, status",
     },
 ];
+
+/// V3, the join with `regions` (its own scenario, [`join`]).
+pub const JOIN_VIEW: BenchView = BenchView {
+    label: "V3",
+    name: "bench_v3",
+    sql: workload::V3,
+    keys: "name",
+};
 
 /// What every scenario needs.
 pub struct Ctx {
@@ -124,7 +133,7 @@ impl Ctx {
 
     /// Drop every bench view (summa versions, the materialized view, floor tables).
     pub async fn drop_views(&mut self) -> anyhow::Result<()> {
-        for v in VIEWS {
+        for v in VIEWS.iter().chain([&JOIN_VIEW]) {
             let mut attempt = 0;
             // A just-stopped sidecar's walsender may hold the slot for a moment.
             while let Err(err) = summa_catalog::drop_view(&mut self.client, v.name).await {
@@ -449,6 +458,11 @@ async fn run_scenarios(ctx: &mut Ctx) -> anyhow::Result<()> {
             tail::run(ctx).await?;
             tail_done = true;
         }
+    }
+    if ctx.opts.wants(Scenario::Join) {
+        let n = ctx.row_count().await?;
+        println!("## the join V3 at N = {n}");
+        join::run(ctx, JOIN_VIEW, n).await?;
     }
     if !tail_done {
         grow_to(ctx, tail_at).await?;

@@ -35,7 +35,7 @@ pub struct BenchArgs {
     /// Small and short (N = 200k): finishes in a few minutes, for reviews.
     #[arg(long)]
     quick: bool,
-    /// Only these scenarios: fresh, growth, sustained, ceiling, bulk, overhead.
+    /// Only these scenarios: fresh, growth, join, sustained, ceiling, bulk, overhead.
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<Scenario>>,
 }
@@ -45,6 +45,8 @@ pub struct BenchArgs {
 pub enum Scenario {
     Fresh,
     Growth,
+    /// V3 (orders ⋈ regions) at the largest size: a fact-side change and a region rename.
+    Join,
     Sustained,
     Ceiling,
     Bulk,
@@ -109,6 +111,7 @@ impl Options {
             vec![
                 Scenario::Fresh,
                 Scenario::Growth,
+                Scenario::Join,
                 Scenario::Sustained,
                 Scenario::Ceiling,
                 Scenario::Bulk,

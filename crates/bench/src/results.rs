@@ -15,6 +15,8 @@ pub struct Results {
     pub machine: Machine,
     pub options: Options,
     pub fresh: Vec<FreshRow>,
+    /// V3 (the join): a fact-side change transaction and a region rename.
+    pub join: Vec<JoinRow>,
     pub sustained: Vec<SustainedRow>,
     pub ceiling: Option<Ceiling>,
     pub bulk: Option<Bulk>,
@@ -36,6 +38,7 @@ impl Results {
             machine,
             options,
             fresh: Vec::new(),
+            join: Vec::new(),
             sustained: Vec::new(),
             ceiling: None,
             bulk: None,
@@ -121,6 +124,28 @@ impl FreshRow {
     }
     pub fn vs_floor(&self) -> f64 {
         ratio(self.summa_ms.median, self.floor_ms.median)
+    }
+}
+
+/// Time to fresh of the join view V3 after one committed change, at `rows` orders.
+#[derive(Debug, Clone, Serialize)]
+pub struct JoinRow {
+    pub view: String,
+    pub rows: u64,
+    /// What the transaction changed: K orders, or one region's name.
+    pub change: String,
+    /// Orders changed (fact side), or the view rows the rename moves between groups (the
+    /// region's orders that pass the WHERE).
+    pub view_rows: Stat,
+    /// From COMMIT returning to the summary holding the transaction.
+    pub summa_ms: Stat,
+    pub refresh_ms: Stat,
+    pub backfill_s: f64,
+}
+
+impl JoinRow {
+    pub fn vs_refresh(&self) -> f64 {
+        ratio(self.refresh_ms.median, self.summa_ms.median)
     }
 }
 

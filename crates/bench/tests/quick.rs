@@ -1,6 +1,6 @@
 //! The benchmark's correctness path at a tiny size: every scenario runs (time to fresh vs
-//! REFRESH with the floor, growth, sustained load, decode ceiling, bulk transaction, writer
-//! overhead), every view ends equal to its SELECT, and the report is written. Timings at this
+//! REFRESH with the floor, growth, the join V3, sustained load, decode ceiling, bulk
+//! transaction, writer overhead), every view ends equal to its SELECT, and the report is written. Timings at this
 //! size mean nothing and are not checked.
 //!
 //! It runs the `summa-bench` binary, which measures the `summa` binary next to it
@@ -80,14 +80,15 @@ fn bench_quick_mode_verifies_every_view_and_writes_its_report() {
     )
     .expect("results.json is JSON");
     let verified = results["verified"].as_array().expect("verified");
-    // V1 and V2 after their time-to-fresh runs at two sizes, and both after the other scenarios.
-    assert_eq!(verified.len(), 6, "{verified:?}");
+    // V1 and V2 after their time-to-fresh runs at two sizes, V3 after the join scenario, and
+    // V1 and V2 after the other scenarios.
+    assert_eq!(verified.len(), 7, "{verified:?}");
     assert!(
         verified.iter().all(|v| v["equal"] == true),
         "a view differs from its SELECT: {verified:?}"
     );
     assert!(report.contains("all equal"), "{report}");
-    for scenario in ["fresh", "sustained"] {
+    for scenario in ["fresh", "join", "sustained"] {
         assert!(
             !results[scenario].as_array().unwrap().is_empty(),
             "no {scenario} figures"
@@ -112,6 +113,7 @@ fn bench_quick_mode_verifies_every_view_and_writes_its_report() {
         "## 4. Writer overhead",
         "## 5. Bulk",
         "## 6. Decode ceiling",
+        "## 7. A join: V3",
     ] {
         assert!(
             report.contains(section),

@@ -31,7 +31,8 @@ pub struct StatusRow {
     pub lag_seconds: Option<f64>,
     /// Estimated rows (None until the table was analyzed).
     pub rows: Option<i64>,
-    /// Bytes on disk: the summary table, its value tables and their indexes.
+    /// Bytes on disk: the summary table, its value tables, a join's copies of its inputs, and
+    /// their indexes.
     pub size_bytes: Option<i64>,
     /// Fraction of the backfill done (while `backfilling`).
     pub progress: Option<f32>,
@@ -78,10 +79,15 @@ pub async fn status(
     for r in &rows {
         let target = Target::new(r.get::<_, String>(3), r.get::<_, String>(4));
         // A plan this summa cannot read still shows, sized without its value tables.
-        let value_tables = MaintenancePlan::from_json(r.get(11))
-            .map(|p| p.value_tables.len())
+        let plan = MaintenancePlan::from_json(r.get(11)).ok();
+        let value_tables = plan.as_ref().map(|p| p.value_tables.len()).unwrap_or(0);
+        let copies = plan
+            .as_ref()
+            .filter(|p| p.is_join())
+            .map(|p| p.inputs.len())
             .unwrap_or(0);
-        let (estimated_rows, size_bytes) = table_size(client, &target, value_tables).await?;
+        let (estimated_rows, size_bytes) =
+            table_size(client, &target, value_tables, copies).await?;
         out.push(StatusRow {
             view: r.get(0),
             version: r.get(1),
@@ -107,9 +113,11 @@ async fn table_size(
     client: &impl GenericClient,
     target: &Target,
     value_tables: usize,
+    copies: usize,
 ) -> Result<(Option<i64>, Option<i64>), CatalogError> {
     let mut tables = vec![target.table()];
     tables.extend((0..value_tables).map(|i| target.values(i)));
+    tables.extend((0..copies).map(|k| target.input_copy(k)));
     let row = client
         .query_one(
             "SELECT (SELECT nullif(greatest(c.reltuples, -1), -1)::bigint FROM pg_class c \

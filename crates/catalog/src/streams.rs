@@ -140,12 +140,15 @@ pub async fn record_applied(
 }
 
 /// Everything committed before `lsn` (text form) is applied: every stream feeding a
-/// maintained version has confirmed `lsn` or later, and no joining version is still draining
-/// its pending table.
+/// maintained version has applied `lsn` or later, and no joining version is still draining
+/// its pending table. A stream's position is the later of the end its last batch recorded
+/// (committed with the batch, so seen at once) and its slot's `confirmed_flush_lsn` (which also
+/// moves past WAL of no interest, but only at the next status update, up to a second later).
 pub async fn caught_up(client: &impl GenericClient, lsn: &str) -> Result<bool, CatalogError> {
     let behind: i64 = client
         .query_one(
-            "SELECT count(*) FILTER (WHERE s.confirmed_flush_lsn IS NULL OR s.confirmed_flush_lsn < $1::text::pg_lsn) \
+            "SELECT count(*) FILTER (WHERE s.slot_name IS NULL \
+                 OR greatest(st.applied_lsn, s.confirmed_flush_lsn) < $1::text::pg_lsn) \
                 + (SELECT count(*) FROM summa.versions v WHERE v.state = 'catching_up' AND v.pending) \
              FROM summa.streams st LEFT JOIN pg_replication_slots s ON s.slot_name = st.slot_name \
              WHERE EXISTS (SELECT 1 FROM summa.versions v WHERE v.slot_name = st.slot_name AND v.state IN ('catching_up', 'live'))",

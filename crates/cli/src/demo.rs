@@ -31,9 +31,10 @@ pub struct DemoArgs {
 }
 
 const SCHEMA: &str = "summa_demo";
-const VIEWS: [(&str, &str); 2] = [
+const VIEWS: [(&str, &str); 3] = [
     ("demo_customer_totals", workload::V1),
     ("demo_daily_status", workload::V2),
+    ("demo_region_totals", workload::V3),
 ];
 
 pub async fn run(args: DemoArgs, url: Option<String>, config: &Config) -> anyhow::Result<ExitCode> {

@@ -1,5 +1,6 @@
 //! The reference workload (../shared/DESIGN.md): `orders` and `regions`, bulk load, and a
-//! writer that inserts, updates (moving rows between groups) and deletes orders.
+//! writer that inserts, updates (moving rows between groups) and deletes orders, and now and
+//! then renames a region.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,6 +15,9 @@ pub const V1: &str =
     "SELECT customer_id, count(*), sum(amount), avg(amount) FROM orders GROUP BY customer_id";
 pub const V2: &str = "SELECT date_trunc('day', created_at) AS day, status, count(*), sum(amount), \
      min(amount), max(amount) FROM orders GROUP BY 1, 2";
+/// V3: orders joined with their region (a rename moves every order of the region).
+pub const V3: &str = "SELECT r.name, count(*), sum(o.amount) FROM orders o \
+     JOIN regions r ON r.id = o.region_id WHERE o.status <> 'cancelled' GROUP BY r.name";
 /// V2 without min/max: what its value table costs.
 pub const V2_LINEAR: &str = "SELECT date_trunc('day', created_at) AS day, status, count(*), \
      sum(amount) FROM orders GROUP BY 1, 2";
@@ -110,6 +114,14 @@ pub async fn write(
     let delete = client
         .prepare(&format!("DELETE FROM {s}.orders WHERE id IN ({ids})"))
         .await?;
+    // Now and then a region is renamed (one of three names each), in the same transaction.
+    let rename = client
+        .prepare(&format!(
+            "WITH pick AS (SELECT 1 + floor(random() * 20)::int AS id WHERE random() < 0.1) \
+             UPDATE {s}.regions r SET name = 'region ' || r.id || \
+             (ARRAY['', ' north', ' south'])[1 + floor(random() * 3)::int] FROM pick WHERE r.id = pick.id"
+        ))
+        .await?;
     let started = Instant::now();
     let mut done: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
@@ -118,6 +130,7 @@ pub async fn write(
             let mut n = client.execute(&insert, &[&per_txn]).await?;
             n += client.execute(&update, &[&per_txn]).await?;
             n += client.execute(&delete, &[&(per_txn / 2).max(1)]).await?;
+            n += client.execute(&rename, &[]).await?;
             Ok::<u64, tokio_postgres::Error>(n)
         }
         .await;

@@ -49,12 +49,81 @@ pub(crate) fn create_copy(plan: &MaintenancePlan, target: &Target, k: usize) -> 
         .iter()
         .map(|c| format!("{} {}", quote_ident(&c.name), c.type_sql))
         .collect();
-    vec![format!(
+    let mut stmts = vec![format!(
         "CREATE TABLE {} ({}, PRIMARY KEY ({}))",
         target.input_copy(k),
         cols.join(", "),
         quoted(&input.key_columns).join(", ")
-    )]
+    )];
+    // The other inputs' changes look this copy up by the columns it is equated on.
+    for column in equated_columns(plan, k) {
+        if input.key_columns.first() != Some(&column) {
+            stmts.push(format!(
+                "CREATE INDEX ON {} ({})",
+                target.input_copy(k),
+                quote_ident(&column)
+            ));
+        }
+    }
+    stmts
+}
+
+/// Columns of input `k` that a top-level conjunct of the row filter equates with a column of
+/// another input (`"a"."x" = "b"."y"`), in order of appearance.
+fn equated_columns(plan: &MaintenancePlan, k: usize) -> Vec<String> {
+    use sqlparser::ast::{BinaryOperator, Expr};
+    let Some(filter) = &plan.filter else {
+        return Vec::new();
+    };
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let Ok(expr) = sqlparser::parser::Parser::new(&dialect)
+        .try_with_sql(filter)
+        .and_then(|mut p| p.parse_expr())
+    else {
+        return Vec::new();
+    };
+    fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
+        match e {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::And,
+                right,
+            } => {
+                conjuncts(left, out);
+                conjuncts(right, out);
+            }
+            Expr::Nested(inner) => conjuncts(inner, out),
+            other => out.push(other.clone()),
+        }
+    }
+    let column = |e: &Expr| match e {
+        Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+            Some((parts[0].value.clone(), parts[1].value.clone()))
+        }
+        _ => None,
+    };
+    let mut all = Vec::new();
+    conjuncts(&expr, &mut all);
+    let name = &plan.inputs[k].name;
+    let mut out: Vec<String> = Vec::new();
+    for c in all {
+        let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } = c
+        else {
+            continue;
+        };
+        if let (Some(l), Some(r)) = (column(&left), column(&right)) {
+            for (mine, other) in [(&l, &r), (&r, &l)] {
+                if mine.0 == *name && other.0 != *name && !out.contains(&mine.1) {
+                    out.push(mine.1.clone());
+                }
+            }
+        }
+    }
+    out
 }
 
 fn quoted(names: &[String]) -> Vec<String> {
