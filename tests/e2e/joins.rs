@@ -908,6 +908,12 @@ async fn join_inputs_keep_their_default_replica_identity() {
             "join view {} refused without --set-replica-identity-full:\n{out}\n{err}",
             spec.name
         );
+        // `summa create` says what each input needs and where its rows are kept.
+        assert!(
+            out.contains(": only its primary key (\"id\") is logged")
+                && out.contains("__input_1\""),
+            "create does not say what the inputs need:\n{out}"
+        );
     }
     let identities: Vec<(String, String)> = client
         .query(

@@ -73,6 +73,46 @@ pub struct CreatedVersion {
     pub backfill_elapsed: Duration,
     /// What the planner accepted but ignored (ORDER BY), for the user to see.
     pub notices: Vec<String>,
+    /// Per input, what its UPDATE and DELETE must log and where summa keeps its rows.
+    pub inputs: Vec<String>,
+}
+
+/// What each input of `plan` needs from its table (for `summa create` to say).
+fn input_needs(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
+    plan.inputs
+        .iter()
+        .enumerate()
+        .map(|(k, input)| {
+            let named = if input.name == input.table {
+                input.qualified()
+            } else {
+                format!("{} AS {}", input.qualified(), quote_ident(&input.name))
+            };
+            match input.role {
+                InputRole::Scan => format!(
+                    "{named}: its UPDATE and DELETE log the old values of the columns the view \
+                     reads ({})",
+                    input
+                        .shipped
+                        .iter()
+                        .map(|c| quote_ident(&c.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                InputRole::Inner => format!(
+                    "{named}: only its primary key ({}) is logged (the default replica identity \
+                     is enough); summa keeps the columns it reads in {}",
+                    input
+                        .key_columns
+                        .iter()
+                        .map(|c| quote_ident(c))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    target.input_copy(k)
+                ),
+            }
+        })
+        .collect()
 }
 
 struct Pending {
@@ -563,6 +603,7 @@ async fn backfill_all(
     for p in pending {
         let target = Target::new(&opts.schema, &p.table_name);
         let table = target.table();
+        let inputs = input_needs(&p.plan, &target);
         let started = Instant::now();
         let statements = backfill_one(&tx, p, &target, opts, progress.as_ref()).await?;
         let alias = qualified(&opts.schema, &p.spec.name);
@@ -605,6 +646,7 @@ async fn backfill_all(
             backfill_statements: statements,
             backfill_elapsed: started.elapsed(),
             notices: p.plan.notices.clone(),
+            inputs,
         });
     }
     tx.commit().await.ctx(|| "committing the backfill".into())?;

@@ -109,6 +109,9 @@ pub async fn create(
             c.backfill_statements,
             c.consistent_point
         );
+        for input in &c.inputs {
+            println!("  input {input}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
