@@ -1,13 +1,16 @@
-//! Inner joins (2 to 6 inputs): the specification of the join engine, with Postgres as the
-//! oracle. A sidecar applies transaction T at its stream position while the source tables are
+//! Inner and LEFT joins (2 to 6 inputs): the specification of the join engine, with Postgres as
+//! the oracle. A sidecar applies transaction T at its stream position while the source tables are
 //! already later; an engine that reads the other input "as of now" double counts or loses
 //! rows (T1 inserts an order in region 5, T2 renames region 5 'EU' to 'Europe': the result must
 //! be "Europe 10", never "EU -10, Europe 20"). The corpus below names each such trap; every
 //! scenario runs three ways: checked after every transaction, applied one transaction per batch
 //! after the source has moved past the whole scenario, and applied as one batch.
 //!
-//! Join inputs keep their default REPLICA IDENTITY (summa keeps each input's rows itself);
-//! outer and LATERAL joins and inputs without a primary key are refused.
+//! LEFT JOIN views (a star, a snowflake, inner then left, USING on a non-key, the anti-join,
+//! a LEFT self-join) run through the same traps: every order's first and last match switch it
+//! between padded and joined. Join inputs keep their default REPLICA IDENTITY (summa keeps each
+//! input's rows itself); RIGHT, FULL and LATERAL joins, a LEFT JOIN without an equality, and
+//! inputs without a primary key are refused.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -109,6 +112,57 @@ const VIEWS: &[(&str, &str)] = &[
          FROM orders o JOIN customers c ON c.id = o.customer_id JOIN regions r1 ON r1.id = o.region_id \
          JOIN regions r2 ON r2.id = c.region_id JOIN customers c2 ON c2.region_id = r2.id \
          JOIN orders o2 ON o2.customer_id = c2.id AND o2.status = o.status GROUP BY r1.name",
+    ),
+    // LEFT JOIN: every order counts, padded while its region is missing; count(r.id) and
+    // count(r.name) ignore the padding. An order's first and last match switch it.
+    (
+        "l_region",
+        "SELECT r.name, count(*) AS n, count(r.id) AS matched, sum(o.amount) AS total \
+         FROM orders o LEFT JOIN regions r ON r.id = o.region_id GROUP BY r.name",
+    ),
+    // Two LEFT JOINs from the fact (a star), min/max over the fact.
+    (
+        "l_star",
+        "SELECT c.segment, r.name, count(*) AS n, sum(o.amount) AS total, max(o.amount) AS hi \
+         FROM orders o LEFT JOIN customers c ON c.id = o.customer_id \
+         LEFT JOIN regions r ON r.id = o.region_id GROUP BY c.segment, r.name",
+    ),
+    // A snowflake: regions reached through the padded side (its probe is NULL when the
+    // customer is missing).
+    (
+        "l_snowflake",
+        "SELECT r.name, count(*) AS n, count(c.id) AS with_customer, sum(o.amount) AS total \
+         FROM orders o LEFT JOIN customers c ON c.id = o.customer_id \
+         LEFT JOIN regions r ON r.id = c.region_id GROUP BY r.name",
+    ),
+    // An inner join, then a LEFT JOIN whose condition also filters the dimension; WHERE on
+    // the fact.
+    (
+        "l_mixed",
+        "SELECT r.name, c.segment, count(*) AS n, sum(o.amount) AS total \
+         FROM orders o JOIN customers c ON c.id = o.customer_id \
+         LEFT JOIN regions r ON r.id = c.region_id AND r.name <> 'US' \
+         WHERE o.status <> 'cancelled' GROUP BY r.name, c.segment",
+    ),
+    // LEFT JOIN … USING on a column that is no key: many matches per row, or none.
+    (
+        "l_using",
+        "SELECT region_id, count(*) AS n, count(c.id) AS customers, sum(o.amount) AS total \
+         FROM orders o LEFT JOIN customers c USING (region_id) GROUP BY region_id",
+    ),
+    // The anti-join: orders without a region, by status (WHERE on the padded side).
+    (
+        "l_orphans",
+        "SELECT o.status, count(*) AS orphans, sum(o.amount) AS total \
+         FROM orders o LEFT JOIN regions r ON r.id = o.region_id WHERE r.id IS NULL \
+         GROUP BY o.status",
+    ),
+    // A LEFT self-join: each customer with the other customers of its region.
+    (
+        "l_self",
+        "SELECT a.segment, count(*) AS n, count(b.id) AS neighbours \
+         FROM customers a LEFT JOIN customers b ON b.region_id = a.region_id AND b.id <> a.id \
+         GROUP BY a.segment",
     ),
 ];
 
@@ -568,7 +622,7 @@ async fn random_join_workload_matches_after_every_transaction() {
         );
         exec(&client, &sql).await;
     }
-    let views = specs(&["j_three", "j_self", "j_region"]);
+    let views = specs(&["j_three", "j_self", "j_region", "l_snowflake", "l_self"]);
     for spec in &views {
         db.create(&spec.name, &spec.sql);
     }
@@ -791,7 +845,7 @@ fn listed_views(db: &TestDb) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn outer_lateral_and_keyless_joins_are_refused_naming_the_construct() {
+async fn right_full_lateral_and_keyless_joins_are_refused_naming_the_construct() {
     let db = TestDb::new("join_refuse").await;
     let client = db.client().await;
     client.batch_execute(SCHEMA).await.unwrap();
@@ -807,10 +861,11 @@ async fn outer_lateral_and_keyless_joins_are_refused_naming_the_construct() {
     let slots = crate::harness::slot_count(&client).await;
     let cases: &[(&str, &str, &[&str])] = &[
         (
-            "bad_left",
-            "SELECT r.name, count(o.id) FROM regions r LEFT JOIN orders o ON o.region_id = r.id GROUP BY r.name",
-            &["LEFT JOIN"],
+            "bad_left_noeq",
+            "SELECT r.name, count(o.id) FROM regions r LEFT JOIN orders o ON o.region_id > r.id GROUP BY r.name",
+            &["LEFT JOIN without an equality", "o"],
         ),
+
         (
             "bad_right",
             "SELECT r.name, count(*) FROM orders o RIGHT JOIN regions r ON r.id = o.region_id GROUP BY r.name",
@@ -942,5 +997,58 @@ async fn join_inputs_keep_their_default_replica_identity() {
         db.wait_applied().await;
         checks::check_equal(&db, &views, &mut report, &format!("after {step}")).await;
     }
+    report.finish();
+}
+
+/// TRUNCATE of a LEFT JOIN's preserved side empties the join (reset, maintained on); of its
+/// NULL-supplying side pads every row instead: that version breaks with the reason, the others
+/// go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn truncate_of_a_left_joins_sides_resets_or_breaks_only_that_version() {
+    let db = TestDb::new("join_truncate").await;
+    let client = db.client().await;
+    let mut report = Report::new(0);
+    client.batch_execute(SCHEMA).await.unwrap();
+    exec(&client, FIXTURE).await;
+    let views = specs(&["l_region", "j_three"]);
+    for spec in &views {
+        db.create(&spec.name, &spec.sql);
+    }
+    let _sidecar = db.sidecar();
+    exec(
+        &client,
+        "INSERT INTO orders VALUES (200, 10, 5, 'paid', 1.00); TRUNCATE orders; \
+         INSERT INTO orders VALUES (201, 10, 5, 'paid', 2.00), (202, 99, 9, 'open', 3.00)",
+    )
+    .await;
+    db.wait_applied().await;
+    checks::check_equal(&db, &views, &mut report, "after TRUNCATE orders").await;
+    report.finish();
+    exec(&client, "TRUNCATE regions").await;
+    db.wait_applied().await;
+    let states: Vec<(String, String, Option<String>)> = client
+        .query(
+            "SELECT view_name, state, error FROM summa.versions ORDER BY view_name",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let (_, state, error) = &states[1];
+    assert_eq!(states[1].0, "l_region");
+    assert_eq!(state, "broken", "{states:?}");
+    let error = error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("truncated") && error.contains("LEFT JOIN") && error.contains("rebuild"),
+        "{error}"
+    );
+    assert_eq!(states[0].1, "live", "the inner join goes on: {states:?}");
+    let mut report = Report::new(0);
+    let inner = specs(&["j_three"]);
+    exec(&client, "INSERT INTO regions VALUES (5, 'EU')").await;
+    db.wait_applied().await;
+    checks::check_equal(&db, &inner, &mut report, "after TRUNCATE regions").await;
     report.finish();
 }

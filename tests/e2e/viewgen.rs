@@ -320,7 +320,7 @@ pub fn unsupported(rng: &mut Rng, kind: usize) -> (String, &'static str) {
             "WITH"
         }
         _ => {
-            q.from = "facts LEFT JOIN dims ON dims.dim_id = facts.g".into();
+            q.from = "facts FULL JOIN dims ON dims.dim_id = facts.g".into();
             "JOIN"
         }
     };

@@ -8,7 +8,6 @@
 use summa_catalog::{VersionRecord, VersionState};
 use summa_plan::ident::quote_ident;
 use summa_plan::sqlgen::{self, Target};
-use summa_plan::InputRole;
 use summa_stream::pgoutput::{Datum, OldKind, Relation, Tuple};
 
 use crate::batch::SignedRows;
@@ -390,7 +389,7 @@ impl VersionRuntime {
         what: &str,
     ) -> Option<Vec<Option<String>>> {
         // A joined input's old row only has to name its key: the rest is in summa's copy.
-        let keyed = self.record.plan.inputs[k].role == InputRole::Inner;
+        let keyed = self.record.plan.inputs[k].role.copied();
         match (old, new) {
             (Some((OldKind::Full, t)), _) => self.values_of(k, t, None, what),
             // A key-only old tuple has NULL placeholders for the other columns: usable only if
@@ -430,7 +429,7 @@ impl VersionRuntime {
             };
             // A joined input's old row without all its values (the key only, or none when the
             // key did not change) marks the key touched either way: its copy knows the rest.
-            let partial = self.record.plan.inputs[k].role == InputRole::Inner
+            let partial = self.record.plan.inputs[k].role.copied()
                 && !matches!(old, Some((OldKind::Full, _)));
             if before != after || partial {
                 self.push(k, -1, before);

@@ -99,7 +99,7 @@ fn input_needs(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                InputRole::Inner => format!(
+                InputRole::Inner | InputRole::Left => format!(
                     "{named}: only its primary key ({}) is logged (the default replica identity \
                      is enough); summa keeps the columns it reads in {}",
                     input
@@ -280,7 +280,7 @@ async fn ensure_old_values(
 ) -> Result<(), CatalogError> {
     let needed: Vec<String> = match input.role {
         InputRole::Scan => input.shipped.iter().map(|c| c.name.clone()).collect(),
-        InputRole::Inner => input.key_columns.clone(),
+        InputRole::Inner | InputRole::Left => input.key_columns.clone(),
     };
     let missing = source.columns_without_old_values(&needed);
     if missing.is_empty() {

@@ -5,7 +5,8 @@
 //! (the alias, else the table name), so the same expression text evaluates over the source
 //! tables (backfill), over shipped change rows and over summa's copies of the inputs (deltas),
 //! each given that name as its FROM alias. An unqualified name must belong to one input (a
-//! `USING` column names the first); join conditions become part of the row filter.
+//! `USING` column names the first); inner join conditions become part of the row filter, a
+//! LEFT JOIN's condition stays with its input, with the equality that probes it.
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -20,6 +21,7 @@ use crate::aggregates::{aggregate_call, function_name, is_known_aggregate};
 pub use crate::aggregates::{AggCall, AggKind};
 use crate::error::PlanError;
 use crate::parse::{fold, group_by_exprs, ParsedView};
+use crate::plan::LeftJoin;
 use crate::source::SourceTable;
 use crate::template::{contains_aggregate, template};
 
@@ -47,6 +49,8 @@ pub struct Analysis {
     pub columns_read: Vec<Vec<String>>,
     /// Every function the query calls (lower-cased name, position), for error positions.
     pub functions: Vec<(String, Span)>,
+    /// Per input: its LEFT JOIN (condition and probe), when a LEFT JOIN brought it in.
+    pub left_joins: Vec<Option<LeftJoin>>,
 }
 
 /// Functions whose result depends on the clock, the session or the database state: a summary
@@ -162,11 +166,14 @@ pub(crate) struct Canon<'a> {
     /// Per input: the columns the view reads.
     read: Vec<BTreeSet<String>>,
     functions: Vec<(String, Span)>,
+    /// The inputs referenced since it was last cleared.
+    touched: BTreeSet<usize>,
 }
 
 impl Canon<'_> {
     fn reference(&mut self, input: usize, name: &str) -> Expr {
         self.read[input].insert(name.to_string());
+        self.touched.insert(input);
         Expr::CompoundIdentifier(vec![
             Ident::with_quote('"', self.inputs[input].name.clone()),
             Ident::with_quote('"', name.to_string()),
@@ -362,6 +369,7 @@ pub fn analyze_inputs(view: &ParsedView, sources: &[SourceTable]) -> Result<Anal
         using: view.using.iter().map(|(_, c, _)| c.clone()).collect(),
         read: vec![BTreeSet::new(); sources.len()],
         functions: Vec::new(),
+        touched: BTreeSet::new(),
     };
     for (i, a) in canon.inputs.iter().enumerate() {
         if let Some(b) = canon.inputs[..i].iter().find(|b| b.name == a.name) {
@@ -375,8 +383,10 @@ pub fn analyze_inputs(view: &ParsedView, sources: &[SourceTable]) -> Result<Anal
         }
     }
 
-    // The row filter: the join conditions (ON, USING) and the WHERE clause.
+    // The row filter: the inner joins' conditions (ON, USING) and the WHERE clause. A LEFT
+    // JOIN's condition stays its own (it decides padding, not which rows pass).
     let mut conditions = Vec::new();
+    let mut left_using: Vec<Vec<(String, String, String)>> = vec![Vec::new(); sources.len()];
     for expr in &view.join_conditions {
         gate_expr(expr, "JOIN ON", false)?;
         conditions.push(canon.render(expr)?);
@@ -394,8 +404,13 @@ pub fn analyze_inputs(view: &ParsedView, sources: &[SourceTable]) -> Result<Anal
         };
         let l = canon.reference(left, column);
         let r = canon.reference(*right, column);
-        conditions.push(format!("{l} = {r}"));
+        if view.from[*right].left {
+            left_using[*right].push((format!("{l} = {r}"), column.clone(), l.to_string()));
+        } else {
+            conditions.push(format!("{l} = {r}"));
+        }
     }
+    let left_joins = left_joins(view, &mut canon, left_using)?;
     if let Some(expr) = selection {
         gate_expr(expr, "WHERE", false)?;
         conditions.push(canon.render(expr)?);
@@ -582,5 +597,121 @@ pub fn analyze_inputs(view: &ParsedView, sources: &[SourceTable]) -> Result<Anal
         having,
         columns_read,
         functions: canon.functions,
+        left_joins,
     })
+}
+
+/// Each LEFT JOIN's condition (its ON, or its USING equalities) in canonical SQL, and the
+/// equality that probes it: a column of the joined table equated with an expression over the
+/// tables before it. A change of the joined table can only match or unmatch the rows whose
+/// probe equals that column's old or new value, which is how a batch finds them.
+fn left_joins(
+    view: &ParsedView,
+    canon: &mut Canon,
+    using: Vec<Vec<(String, String, String)>>,
+) -> Result<Vec<Option<LeftJoin>>, PlanError> {
+    let mut out: Vec<Option<LeftJoin>> = vec![None; view.from.len()];
+    for (right, conds) in using.into_iter().enumerate() {
+        if let Some((_, column, probe)) = conds.first() {
+            let on: Vec<String> = conds.iter().map(|(c, _, _)| format!("({c})")).collect();
+            out[right] = Some(LeftJoin {
+                on: on.join(" AND "),
+                column: column.clone(),
+                probe: probe.clone(),
+            });
+        }
+    }
+    for (right, expr) in &view.left_conditions {
+        let right = *right;
+        gate_expr(expr, "LEFT JOIN ON", false)?;
+        canon.touched.clear();
+        let on = canon.render(expr)?;
+        // Postgres scopes the condition to the tables of its own FROM item up to this one.
+        let visible = |t: usize| t <= right && view.from[t].item == view.from[right].item;
+        if let Some(&t) = canon.touched.iter().find(|&&t| !visible(t)) {
+            return Err(PlanError::invalid(
+                format!(
+                    "invalid reference to FROM-clause entry for table \"{}\" in the condition of a LEFT JOIN",
+                    view.from[t].input_name()
+                ),
+                expr.span(),
+            ));
+        }
+        let mut conjuncts = Vec::new();
+        split_and(expr, &mut conjuncts);
+        let mut probe = None;
+        for c in conjuncts {
+            let Expr::BinaryOp {
+                left,
+                op: sqlparser::ast::BinaryOperator::Eq,
+                right: other,
+            } = c
+            else {
+                continue;
+            };
+            for (mine, theirs) in [(left, other), (other, left)] {
+                if probe.is_some() {
+                    break;
+                }
+                let Some(column) = bare_column(canon, mine, right)? else {
+                    continue;
+                };
+                canon.touched.clear();
+                let rendered = canon.render(theirs)?;
+                if !canon.touched.is_empty() && !canon.touched.contains(&right) {
+                    probe = Some((column, rendered));
+                }
+            }
+        }
+        let Some((column, probe)) = probe else {
+            return Err(PlanError::unsupported(
+                "a LEFT JOIN without an equality to the tables before it",
+                expr.span(),
+                format!(
+                    "summa finds the rows a change of {} can match or unmatch by an equality \
+                     between one of its columns and an expression over the tables before it",
+                    view.from[right].input_name()
+                ),
+            )
+            .with_hint("add a condition like `d.id = f.d_id` to the ON clause"));
+        };
+        let on = match out[right].take() {
+            Some(using) => format!("({}) AND ({on})", using.on),
+            None => on,
+        };
+        out[right] = Some(LeftJoin { on, column, probe });
+    }
+    Ok(out)
+}
+
+/// The conjuncts of `expr` (`a AND b AND …`, parentheses looked through).
+fn split_and<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: sqlparser::ast::BinaryOperator::And,
+            right,
+        } => {
+            split_and(left, out);
+            split_and(right, out);
+        }
+        Expr::Nested(inner) => split_and(inner, out),
+        other => out.push(other),
+    }
+}
+
+/// When `expr` is a bare column reference to `input`, its name.
+fn bare_column(canon: &mut Canon, expr: &Expr, input: usize) -> Result<Option<String>, PlanError> {
+    let name = match expr {
+        Expr::Identifier(ident) => fold(ident),
+        Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(last) => fold(last),
+            None => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    canon.touched.clear();
+    canon.render(expr)?;
+    let only: Vec<usize> = canon.touched.iter().copied().collect();
+    Ok((only == [input]).then_some(name))
 }

@@ -1,4 +1,5 @@
-//! Parsing and the query-level gate: one plain `SELECT … FROM one_table …`.
+//! Parsing and the query-level gate: one plain `SELECT … FROM …` over tables, joined by inner
+//! joins, commas or LEFT JOINs.
 //!
 //! sqlparser structs are destructured exhaustively, so a sqlparser upgrade that adds a clause
 //! fails to compile here instead of being silently ignored.
@@ -21,6 +22,8 @@ pub struct ParsedView {
     pub from: Vec<FromTable>,
     /// The ON conditions of the inner joins: with the WHERE clause, the view's row filter.
     pub join_conditions: Vec<sqlparser::ast::Expr>,
+    /// The ON condition of each LEFT JOIN, with the input it brought in (its right side).
+    pub left_conditions: Vec<(usize, sqlparser::ast::Expr)>,
     /// `USING (col)` of the join that brought in input `.0`: `col` of an earlier input equals
     /// it, and an unqualified `col` names the earlier input's.
     pub using: Vec<(usize, String, Span)>,
@@ -38,6 +41,11 @@ pub struct FromTable {
     pub span: Span,
     /// The alias the query uses for the table, if any.
     pub alias: Option<String>,
+    /// Brought in by a LEFT JOIN: its rows are the NULL-supplying side.
+    pub left: bool,
+    /// The item of the comma-separated FROM list it belongs to (a LEFT JOIN's condition sees
+    /// only the tables of its own item).
+    pub item: usize,
 }
 
 impl FromTable {
@@ -116,6 +124,7 @@ pub fn parse_view(sql: &str) -> Result<ParsedView, PlanError> {
         select,
         from: Vec::new(),
         join_conditions: Vec::new(),
+        left_conditions: Vec::new(),
         using: Vec::new(),
         notices,
     };
@@ -201,7 +210,8 @@ fn gate_query(query: Query, notices: &mut Vec<String>) -> Result<Box<Select>, Pl
 }
 
 /// The FROM clause: plain tables joined by inner joins (`JOIN … ON`, `JOIN … USING`,
-/// `CROSS JOIN`) or commas. Outer, lateral and natural joins are refused with the reason.
+/// `CROSS JOIN`), commas and `LEFT JOIN`. Right, full, lateral and natural joins are refused
+/// with the reason.
 fn from_clause(view: &mut ParsedView) -> Result<(), PlanError> {
     use sqlparser::ast::{JoinConstraint as C, JoinOperator as J, Spanned};
     let select = view.select.clone();
@@ -211,35 +221,28 @@ fn from_clause(view: &mut ParsedView) -> Result<(), PlanError> {
             select.select_token.0.span,
         ));
     }
-    for TableWithJoins { relation, joins } in &select.from {
-        view.from.push(plain_table(relation)?);
+    for (item, TableWithJoins { relation, joins }) in select.from.iter().enumerate() {
+        view.from.push(plain_table(relation, item)?);
         for join in joins {
-            let constraint = match &join.join_operator {
-                J::Join(c) | J::Inner(c) => Some(c),
-                J::CrossJoin(_) => None,
-                J::Left(_) | J::LeftOuter(_) => {
-                    return Err(PlanError::unsupported(
-                        "LEFT JOIN",
-                        join.relation.span(),
-                        "outer joins are not maintained yet: a row of one table appears or vanishes in the result padded with NULLs when rows of the other change",
-                    )
-                    .with_hint("use an inner JOIN, or keep one summary per table and join the summaries when you read"))
-                }
+            let (constraint, left) = match &join.join_operator {
+                J::Join(c) | J::Inner(c) => (Some(c), false),
+                J::CrossJoin(_) => (None, false),
+                J::Left(c) | J::LeftOuter(c) => (Some(c), true),
                 J::Right(_) | J::RightOuter(_) => {
                     return Err(PlanError::unsupported(
                         "RIGHT JOIN",
                         join.relation.span(),
-                        "outer joins are not maintained yet",
+                        "only a LEFT JOIN's NULL-supplying side is maintained: the rows a RIGHT JOIN preserves come from the table after it",
                     )
-                    .with_hint("use an inner JOIN"))
+                    .with_hint("swap the tables and write a LEFT JOIN"))
                 }
                 J::FullOuter(_) => {
                     return Err(PlanError::unsupported(
                         "FULL JOIN",
                         join.relation.span(),
-                        "outer joins are not maintained yet",
+                        "a FULL JOIN pads both sides with NULLs; only LEFT JOIN is maintained",
                     )
-                    .with_hint("use an inner JOIN"))
+                    .with_hint("use a LEFT JOIN, or one summary per table joined when you read"))
                 }
                 J::CrossApply | J::OuterApply => {
                     return Err(PlanError::unsupported(
@@ -252,13 +255,16 @@ fn from_clause(view: &mut ParsedView) -> Result<(), PlanError> {
                     return Err(PlanError::unsupported(
                         "this kind of JOIN",
                         join.relation.span(),
-                        "only inner joins are maintained",
+                        "only inner joins and LEFT JOIN are maintained",
                     ))
                 }
             };
             let right = view.from.len();
-            view.from.push(plain_table(&join.relation)?);
+            let mut table = plain_table(&join.relation, item)?;
+            table.left = left;
+            view.from.push(table);
             match constraint {
+                Some(C::On(expr)) if left => view.left_conditions.push((right, expr.clone())),
                 Some(C::On(expr)) => view.join_conditions.push(expr.clone()),
                 Some(C::Using(names)) => {
                     for name in names {
@@ -297,7 +303,7 @@ fn from_clause(view: &mut ParsedView) -> Result<(), PlanError> {
     Ok(())
 }
 
-fn plain_table(relation: &TableFactor) -> Result<FromTable, PlanError> {
+fn plain_table(relation: &TableFactor, item: usize) -> Result<FromTable, PlanError> {
     use sqlparser::ast::Spanned;
     match relation {
         TableFactor::Table {
@@ -346,6 +352,8 @@ fn plain_table(relation: &TableFactor) -> Result<FromTable, PlanError> {
                 table,
                 span: name.span(),
                 alias,
+                left: false,
+                item,
             })
         }
         TableFactor::Derived { lateral: true, .. } => Err(PlanError::unsupported(

@@ -23,10 +23,15 @@ use crate::settings::PinnedSettings;
 ///   column names of change rows chosen apart from the input's own columns.
 /// - 4: several inputs, inner-joined (each [`InputRole::Inner`], kept in a copy of its own);
 ///   the shape of format 3. One-table plans keep format 3.
+/// - 5: joins with LEFT JOINs ([`InputRole::Left`] inputs with their condition); inner joins
+///   keep format 4.
 pub const PLAN_FORMAT: u32 = 3;
 
 /// The format of plans with several inputs (a join).
 pub const JOIN_PLAN_FORMAT: u32 = 4;
+
+/// The format of joins with a LEFT JOIN ([`InputRole::Left`], [`Input::left_join`]).
+pub const LEFT_JOIN_PLAN_FORMAT: u32 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +49,28 @@ pub enum InputRole {
     /// One table of an inner join: summa keeps a copy of its shipped columns at the stream
     /// position (keyed by its primary key), which the other inputs' changes are joined with.
     Inner,
+    /// The right side of a LEFT JOIN (NULL-supplying), kept in a copy as an inner input is; its
+    /// condition is [`Input::left_join`].
+    Left,
+}
+
+impl InputRole {
+    /// Whether summa keeps a copy of the input's rows (every input of a join).
+    pub fn copied(self) -> bool {
+        self != InputRole::Scan
+    }
+}
+
+/// The right side of a LEFT JOIN: its condition, and the equality a batch probes it by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeftJoin {
+    /// The ON condition (or the USING equalities), canonical SQL.
+    pub on: String,
+    /// A column of this input that the condition equates with `probe`…
+    pub column: String,
+    /// …an expression over the inputs before it (canonical SQL).
+    pub probe: String,
 }
 
 /// One relation the view reads.
@@ -61,6 +88,9 @@ pub struct Input {
     pub shipped: Vec<ShippedColumn>,
     /// Columns that identify a row (primary key), empty when the table has none.
     pub key_columns: Vec<String>,
+    /// The LEFT JOIN that brought the input in (role [`InputRole::Left`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_join: Option<LeftJoin>,
 }
 
 impl Input {

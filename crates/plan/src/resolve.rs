@@ -15,7 +15,7 @@ use crate::ident::quote_ident;
 use crate::parse::{parse_view, ParsedView};
 use crate::plan::{
     Input, InputRole, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, JOIN_PLAN_FORMAT,
-    PLAN_FORMAT,
+    LEFT_JOIN_PLAN_FORMAT, PLAN_FORMAT,
 };
 use crate::settings::PinnedSettings;
 use crate::source::SourceTable;
@@ -325,7 +325,14 @@ pub async fn resolve(
 
     let joined = sources.len() > 1;
     let mut inputs = Vec::new();
-    for ((f, source), read) in parsed.from.iter().zip(sources).zip(&analysis.columns_read) {
+    for (k, ((f, source), read)) in parsed
+        .from
+        .iter()
+        .zip(sources)
+        .zip(&analysis.columns_read)
+        .enumerate()
+    {
+        let left_join = analysis.left_joins[k].clone();
         if joined && source.primary_key.is_empty() {
             return Err(PlanError::unsupported(
                 format!("join input {}", source.qualified_name()),
@@ -350,17 +357,20 @@ pub async fn resolve(
             oid: source.oid,
             schema: source.schema.clone(),
             table: source.name.clone(),
-            role: if joined {
-                InputRole::Inner
-            } else {
-                InputRole::Scan
+            role: match (&left_join, joined) {
+                (Some(_), _) => InputRole::Left,
+                (None, true) => InputRole::Inner,
+                (None, false) => InputRole::Scan,
             },
             shipped,
             key_columns: source.primary_key.clone(),
+            left_join,
         });
     }
     let plan = MaintenancePlan {
-        format: if joined {
+        format: if inputs.iter().any(|i| i.role == InputRole::Left) {
+            LEFT_JOIN_PLAN_FORMAT
+        } else if joined {
             JOIN_PLAN_FORMAT
         } else {
             PLAN_FORMAT

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::{
     Input, InputRole, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, StateColumn,
-    ValueTable, JOIN_PLAN_FORMAT as NEWEST_PLAN_FORMAT,
+    ValueTable, LEFT_JOIN_PLAN_FORMAT as NEWEST_PLAN_FORMAT,
 };
 use crate::settings::PinnedSettings;
 
@@ -108,6 +108,7 @@ impl From<PlanV2> for MaintenancePlan {
                 shipped: p.shipped,
                 // Format 2 did not record the key; nothing of format 2 reads it.
                 key_columns: Vec::new(),
+                left_join: None,
             }],
             filter: p.filter,
             keys: p.keys,

@@ -119,6 +119,51 @@ fn inner_joins_put_their_conditions_in_the_filter_and_qualify_each_input() {
     );
 }
 
+#[test]
+fn left_joins_keep_their_condition_apart_with_the_equality_that_probes_it() {
+    let a = joined(
+        "SELECT r.name, count(*), count(r.id) FROM orders o LEFT JOIN regions r \
+         ON r.id = o.region_id AND r.name <> 'x' WHERE o.status <> 'cancelled' GROUP BY r.name",
+    )
+    .unwrap();
+    // The LEFT JOIN's condition is not part of the row filter: it decides padding.
+    assert_eq!(a.filter.as_deref(), Some("\"o\".\"status\" <> 'cancelled'"));
+    assert!(a.left_joins[0].is_none());
+    let left = a.left_joins[1].as_ref().expect("regions is LEFT JOINed");
+    assert_eq!(
+        left.on,
+        "\"r\".\"id\" = \"o\".\"region_id\" AND \"r\".\"name\" <> 'x'"
+    );
+    assert_eq!(
+        (left.column.as_str(), left.probe.as_str()),
+        ("id", "\"o\".\"region_id\"")
+    );
+    // The equality written the other way round, and USING.
+    let b = joined("SELECT count(*) FROM orders o LEFT JOIN regions r ON o.region_id + 1 = r.id")
+        .unwrap();
+    let left = b.left_joins[1].as_ref().unwrap();
+    assert_eq!(
+        (left.column.as_str(), left.probe.as_str()),
+        ("id", "\"o\".\"region_id\" + 1")
+    );
+    let c = joined("SELECT id, count(*) FROM orders a LEFT JOIN orders b USING (id) GROUP BY id")
+        .unwrap();
+    assert_eq!(c.filter, None);
+    let left = c.left_joins[1].as_ref().unwrap();
+    assert_eq!(left.on, "(\"a\".\"id\" = \"b\".\"id\")");
+    assert_eq!(left.probe, "\"a\".\"id\"");
+    // Postgres scopes a LEFT JOIN's condition to its own FROM item.
+    let err = joined(
+        "SELECT count(*) FROM regions r, customers c LEFT JOIN orders o ON o.region_id = r.id",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("invalid reference to FROM-clause entry for table \"r\""),
+        "{err}"
+    );
+}
+
 fn refused(sql: &str, construct: &str, line: u64, column: u64) {
     let err = plan(sql).expect_err(sql);
     let text = err.to_string();
@@ -278,10 +323,10 @@ fn refused_constructs_name_their_position() {
         62,
     );
     refused(
-        "SELECT o.status, count(*) FROM orders o LEFT JOIN regions r ON r.id = o.region_id GROUP BY 1",
-        "LEFT JOIN",
+        "SELECT o.status, count(*) FROM orders o LEFT JOIN regions r ON r.id > o.region_id GROUP BY 1",
+        "a LEFT JOIN without an equality to the tables before it",
         1,
-        51,
+        64,
     );
     refused(
         "SELECT o.status, count(*) FROM orders o RIGHT JOIN regions r ON r.id = o.region_id GROUP BY 1",

@@ -7,7 +7,8 @@
 //! point is known drops its pending rows (all precede the TRUNCATE); one still backfilling
 //! cannot place it and breaks. With `"break"` the version is marked broken instead. For a
 //! join, a TRUNCATE of any input empties the join: the summary is reset and that input's copy
-//! emptied, the other copies stay.
+//! emptied, the other copies stay; except a LEFT JOIN's right side, whose emptying pads rows
+//! instead of removing them: that version breaks (rebuild).
 
 use summa_stream::Lsn;
 
@@ -37,6 +38,19 @@ impl Session<'_> {
             tables.join(", "),
             Lsn(commit_lsn)
         );
+        // A LEFT JOIN's right side emptied pads every row that matched it: the summary is not
+        // empty, and not reset; the version is rebuilt instead.
+        if let Some(&k) = truncated
+            .iter()
+            .find(|&&k| v.record.plan.inputs[k].role == summa_plan::InputRole::Left)
+        {
+            v.break_with(format!(
+                "{at}; it is the right side of a LEFT JOIN ({}), whose rows are padded, not \
+                 removed, when it is emptied: rebuild the view",
+                v.record.plan.inputs[k].name
+            ));
+            return Ok(());
+        }
         if self.cfg.on_truncate == TruncatePolicy::Break {
             v.break_with(format!(
                 "{at}; rebuild the view (apply.on_truncate = \"break\")"

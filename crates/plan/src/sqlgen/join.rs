@@ -72,12 +72,26 @@ pub(crate) fn create_copy(plan: &MaintenancePlan, target: &Target, k: usize) -> 
 /// another input (`"a"."x" = "b"."y"`), in order of appearance.
 fn equated_columns(plan: &MaintenancePlan, k: usize) -> Vec<String> {
     use sqlparser::ast::{BinaryOperator, Expr};
-    let Some(filter) = &plan.filter else {
+    let conditions: Vec<&String> = plan
+        .filter
+        .iter()
+        .chain(
+            plan.inputs
+                .iter()
+                .filter_map(|i| i.left_join.as_ref().map(|l| &l.on)),
+        )
+        .collect();
+    if conditions.is_empty() {
         return Vec::new();
-    };
+    }
+    let all_conditions = conditions
+        .iter()
+        .map(|c| format!("({c})"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
     let dialect = sqlparser::dialect::PostgreSqlDialect {};
     let Ok(expr) = sqlparser::parser::Parser::new(&dialect)
-        .try_with_sql(filter)
+        .try_with_sql(&all_conditions)
         .and_then(|mut p| p.parse_expr())
     else {
         return Vec::new();
@@ -317,38 +331,78 @@ fn where_clause(conds: Vec<String>) -> String {
     }
 }
 
+/// The FROM clause over the inputs, input `j` read from `relations[j]` under its name: inner
+/// inputs cross-joined (their conditions are in the row filter), each LEFT JOIN with its
+/// condition. Equivalent to the view's own FROM: an inner join's condition may move to WHERE,
+/// and a LEFT JOIN's condition sees only the tables before it, so it may bind to all of them.
+fn from_clause(plan: &MaintenancePlan, relations: &[String]) -> String {
+    let mut sql = String::new();
+    for (j, (input, relation)) in plan.inputs.iter().zip(relations).enumerate() {
+        let item = format!("{relation} AS {}", quote_ident(&input.name));
+        sql = match (j, &input.left_join) {
+            (0, _) => item,
+            (_, Some(left)) => format!("{sql} LEFT JOIN {item} ON ({})", left.on),
+            (_, None) => format!("{sql} CROSS JOIN {item}"),
+        };
+    }
+    sql
+}
+
 /// The CTEs ending in `"__r"`: the telescoped view-row delta of the staged batch.
+///
+/// Term `k` changes input `k` alone, the inputs before it after the batch, those after it
+/// before. The view is linear in every input that no LEFT JOIN pads, so that term is the view
+/// over `ΔX_k`, signed by it. A LEFT JOIN's right side `D` is not linear (a row of the left side
+/// is padded while it has no match), so its term is the view with `D₁` minus the view with
+/// `D₀`, over the rows whose probe (the expression its condition equates with `D.col`) is a
+/// value of `col` the batch touched: any other row has the same matches in both states, so its
+/// view rows cancel and are left out.
 pub(crate) fn view_rows_ctes(plan: &MaintenancePlan, target: &Target, staging: &str) -> String {
     let n = plan.inputs.len();
     let mut ctes: Vec<String> = (0..n).map(|k| changes_cte(plan, staging, k)).collect();
     ctes.extend((0..n).map(|k| final_cte(plan, k)));
     let filter: Vec<String> = plan.filter.iter().map(|f| format!("({f})")).collect();
-    let terms: Vec<String> = (0..n)
-        .map(|k| {
-            let from: Vec<String> = (0..n)
-                .map(|j| {
-                    let alias = quote_ident(&plan.inputs[j].name);
-                    let state = match j.cmp(&k) {
-                        std::cmp::Ordering::Less => after(plan, target, j),
-                        std::cmp::Ordering::Equal => delta(plan, target, j),
-                        std::cmp::Ordering::Greater => target.input_copy(j),
-                    };
-                    format!("{state} AS {alias}")
-                })
-                .collect();
-            let sign = format!(
-                "{}.{}",
-                quote_ident(&plan.inputs[k].name),
-                quote_ident(&row_names(plan, k).sign)
-            );
+    let mut terms = Vec::new();
+    for k in 0..n {
+        let mut relations: Vec<String> = (0..n)
+            .map(|j| match j.cmp(&k) {
+                std::cmp::Ordering::Less => after(plan, target, j),
+                std::cmp::Ordering::Equal => delta(plan, target, j),
+                std::cmp::Ordering::Greater => target.input_copy(j),
+            })
+            .collect();
+        let term = |relations: &[String], sign: &str, conds: Vec<String>| {
             format!(
                 "SELECT {} FROM {}{}",
-                row_items(plan, &sign).join(", "),
-                from.join(", "),
-                where_clause(filter.clone())
+                row_items(plan, sign).join(", "),
+                from_clause(plan, relations),
+                where_clause(conds)
             )
-        })
-        .collect();
+        };
+        match &plan.inputs[k].left_join {
+            None => {
+                let sign = format!(
+                    "{}.{}",
+                    quote_ident(&plan.inputs[k].name),
+                    quote_ident(&row_names(plan, k).sign)
+                );
+                terms.push(term(&relations, &sign, filter.clone()));
+            }
+            Some(left) => {
+                let mut conds = filter.clone();
+                conds.push(format!(
+                    "({}) IN (SELECT \"__probe\".{} FROM {} AS \"__probe\")",
+                    left.probe,
+                    quote_ident(&left.column),
+                    delta(plan, target, k)
+                ));
+                relations[k] = after(plan, target, k);
+                terms.push(term(&relations, "1", conds.clone()));
+                relations[k] = target.input_copy(k);
+                terms.push(term(&relations, "-1", conds));
+            }
+        }
+    }
     ctes.push(format!("\"__r\" AS ({})", terms.join(" UNION ALL ")));
     ctes.join(", ")
 }
@@ -357,11 +411,7 @@ pub(crate) fn view_rows_ctes(plan: &MaintenancePlan, target: &Target, staging: &
 /// [`$1`, `$2`) of the first input (`bounded`) or from `$1` on: each joined row once.
 pub(crate) fn backfill_rows_cte(plan: &MaintenancePlan, bounded: bool) -> String {
     let first = quote_ident(&plan.inputs[0].name);
-    let from: Vec<String> = plan
-        .inputs
-        .iter()
-        .map(|i| format!("{} AS {}", i.qualified(), quote_ident(&i.name)))
-        .collect();
+    let tables: Vec<String> = plan.inputs.iter().map(|i| i.qualified()).collect();
     let mut conds = vec![format!("{first}.ctid >= format('(%s,0)', $1::bigint)::tid")];
     if bounded {
         conds.push(format!("{first}.ctid < format('(%s,0)', $2::bigint)::tid"));
@@ -370,7 +420,7 @@ pub(crate) fn backfill_rows_cte(plan: &MaintenancePlan, bounded: bool) -> String
     format!(
         "\"__r\" AS (SELECT {} FROM {}{})",
         row_items(plan, "1").join(", "),
-        from.join(", "),
+        from_clause(plan, &tables),
         where_clause(conds)
     )
 }

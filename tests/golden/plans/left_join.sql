@@ -1,0 +1,1 @@
+SELECT r.name, r2.name AS second_region, count(*) AS n, count(r.id) AS matched, sum(o.amount) FROM orders o LEFT JOIN regions r ON r.id = o.region_id LEFT JOIN regions r2 ON r2.id = o.customer_id AND r2.name <> r.name WHERE o.status <> 'cancelled' GROUP BY 1, 2
