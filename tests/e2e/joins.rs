@@ -7,7 +7,7 @@
 //! after the source has moved past the whole scenario, and applied as one batch.
 //!
 //! LEFT JOIN views (a star, a snowflake, inner then left, USING on a non-key, the anti-join,
-//! a LEFT self-join) run through the same traps: every order's first and last match switch it
+//! a LEFT self-join) and joins without aggregates (multisets) run through the same traps: every order's first and last match switch it
 //! between padded and joined. Join inputs keep their default REPLICA IDENTITY (summa keeps each
 //! input's rows itself); RIGHT, FULL and LATERAL joins, a LEFT JOIN without an equality, and
 //! inputs without a primary key are refused.
@@ -156,6 +156,17 @@ const VIEWS: &[(&str, &str)] = &[
         "SELECT o.status, count(*) AS orphans, sum(o.amount) AS total \
          FROM orders o LEFT JOIN regions r ON r.id = o.region_id WHERE r.id IS NULL \
          GROUP BY o.status",
+    ),
+    // Joins without aggregates: the rows with their duplicates (a multiset), inner and LEFT.
+    (
+        "m_dups",
+        "SELECT r.name, o.status FROM orders o JOIN regions r ON r.id = o.region_id \
+         WHERE o.amount > 5",
+    ),
+    (
+        "m_left",
+        "SELECT o.status, r.name AS region, c.segment FROM orders o \
+         LEFT JOIN regions r ON r.id = o.region_id JOIN customers c ON c.id = o.customer_id",
     ),
     // A LEFT self-join: each customer with the other customers of its region.
     (

@@ -1,6 +1,7 @@
 //! Stored plans keep their format: a version created by an earlier summa (its plan stored in
 //! format 2, committed as fixtures under tests/fixtures/plans/) is loaded and maintained by
-//! this one, with format 2's SQL, and stays equal to its SELECT. A plan from a newer summa
+//! this one, with format 2's SQL, and stays equal to its SELECT; so are plans of formats 3 to
+//! 5 (one table, an inner join, LEFT JOINs) committed the same way. A plan from a newer summa
 //! is refused with the reason: the stream waits for a summa that reads it (its WAL is kept),
 //! and nothing is guessed.
 
@@ -126,5 +127,95 @@ async fn a_plan_from_a_newer_summa_is_refused_with_the_reason() {
     // the plan, and the version is not marked broken.
     assert_ne!(db.state_of("v1").await, "broken");
     let _ = sidecar.exits_within(Duration::from_millis(10)).await;
+    sidecar.stop();
+}
+
+/// Plans of the current formats, committed as fixtures (taken from the golden files when each
+/// format was current): one table (3), an inner join (4), LEFT JOINs (5). Later code must keep
+/// maintaining them exactly as they are.
+#[tokio::test]
+async fn plans_of_formats_3_to_5_committed_as_fixtures_are_maintained() {
+    let db = TestDb::new("format345").await;
+    let client = db.client().await;
+    orders(&client).await;
+    client
+        .batch_execute(
+            "CREATE TABLE regions (id int PRIMARY KEY, name text); \
+             INSERT INTO regions SELECT g, 'region ' || g FROM generate_series(0, 5) g",
+        )
+        .await
+        .unwrap();
+    writes(&client, 1).await;
+    client
+        .batch_execute("UPDATE orders SET region_id = id % 7")
+        .await
+        .unwrap();
+    let fixtures = [
+        ("f3", "format3_v1.json", 3),
+        ("f4", "format4_join.json", 4),
+        ("f5", "format5_left.json", 5),
+    ];
+    let mut views = Vec::new();
+    for (view, file, format) in fixtures {
+        let plan = fixture(file);
+        assert_eq!(plan["format"], format, "{file}");
+        let sql = plan["sql"].as_str().unwrap().trim().to_string();
+        db.create(view, &sql);
+        views.push((view, file, format, sql));
+    }
+    let sidecar = db.sidecar();
+    for (view, ..) in &views {
+        db.wait_state(view, "live").await;
+    }
+    db.wait_applied().await;
+    sidecar.stop();
+    for (view, file, format, _) in &views {
+        let mut plan = fixture(file);
+        for input in plan["inputs"].as_array_mut().unwrap() {
+            let table = input["table"].as_str().unwrap().to_string();
+            let oid: u32 = client
+                .query_one("SELECT $1::text::regclass::oid", &[&table])
+                .await
+                .unwrap()
+                .get(0);
+            input["oid"] = oid.into();
+        }
+        client
+            .execute(
+                "UPDATE summa.versions SET plan = $2, plan_format = $3 WHERE view_name = $1",
+                &[view, &plan, format],
+            )
+            .await
+            .unwrap();
+    }
+    let sidecar = db.sidecar();
+    for round in 2..5 {
+        writes(&client, round).await;
+        client
+            .batch_execute(&format!(
+                "UPDATE orders SET region_id = (id + {round}) % 7 WHERE id % 3 = 0; \
+                 UPDATE regions SET name = name || '+' WHERE id = {round} % 6; \
+                 DELETE FROM regions WHERE id = ({round} + 3) % 6; \
+                 INSERT INTO regions VALUES (({round} + 2) % 6, 'back') ON CONFLICT (id) DO NOTHING"
+            ))
+            .await
+            .unwrap();
+        db.wait_applied().await;
+        for (view, _, _, sql) in &views {
+            db.assert_equal(view, sql).await;
+        }
+    }
+    for (view, _, format, _) in &views {
+        assert_eq!(db.state_of(view).await, "live", "{view}");
+        let stored: i32 = client
+            .query_one(
+                "SELECT (plan->>'format')::int FROM summa.versions WHERE view_name = $1",
+                &[view],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(stored, *format, "{view} keeps its format");
+    }
     sidecar.stop();
 }

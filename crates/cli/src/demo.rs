@@ -41,9 +41,13 @@ pub async fn run(args: DemoArgs, url: Option<String>, config: &Config) -> anyhow
     let (conn, _private) = database_or_private(url).await?;
     let mut client = conn.connect("summa-demo").await?;
     check_wal_level(&client).await?;
+    // Dropping an earlier run's views runs under the statement budget, as every catalog
+    // command does; the bulk load after it is the demo's own and unbounded.
+    summa_catalog::set_statement_budget(&client, config.statement_budget()).await?;
     for (name, _) in VIEWS {
         summa_catalog::drop_view(&mut client, name).await?;
     }
+    client.batch_execute("RESET statement_timeout").await?;
 
     println!("loading {} orders into {SCHEMA}.orders…", args.rows);
     workload::create_schema(&client, SCHEMA).await?;

@@ -51,6 +51,9 @@ pub struct Analysis {
     pub functions: Vec<(String, Span)>,
     /// Per input: its LEFT JOIN (condition and probe), when a LEFT JOIN brought it in.
     pub left_joins: Vec<Option<LeftJoin>>,
+    /// A join without aggregates: its rows with their duplicates, kept as groups over every
+    /// output with their row count.
+    pub multiset: bool,
 }
 
 /// Functions whose result depends on the clock, the session or the database state: a summary
@@ -503,8 +506,15 @@ pub fn analyze_inputs(view: &ParsedView, sources: &[SourceTable]) -> Result<Anal
             keys.push(text);
         }
     }
-    // SELECT DISTINCT without GROUP BY is GROUP BY over every output.
-    let distinct_is_grouping = select_distinct && group_exprs.is_empty();
+    // SELECT DISTINCT without GROUP BY is GROUP BY over every output. So is a join without
+    // aggregates, GROUP BY or DISTINCT, kept as a multiset: each group with its row count.
+    let plain = group_exprs.is_empty()
+        && having.is_none()
+        && !items
+            .iter()
+            .any(|i| i.agg.is_some() || contains_aggregate(&i.expr));
+    let multiset = plain && !select_distinct && sources.len() > 1;
+    let distinct_is_grouping = (select_distinct && group_exprs.is_empty()) || multiset;
     if distinct_is_grouping {
         for item in &items {
             if item.agg.is_some() || contains_aggregate(&item.expr) {
@@ -531,7 +541,7 @@ pub fn analyze_inputs(view: &ParsedView, sources: &[SourceTable]) -> Result<Anal
         return Err(PlanError::unsupported(
             "a view without aggregates or GROUP BY",
             select_span,
-            "summa keeps aggregate summaries; a plain projection is a copy of the table",
+            "summa keeps aggregate summaries; a plain projection of one table is a copy of it (a join's is maintained)",
         )
         .with_hint("add count(*) and GROUP BY, or use SELECT DISTINCT"));
     }
@@ -598,6 +608,7 @@ pub fn analyze_inputs(view: &ParsedView, sources: &[SourceTable]) -> Result<Anal
         columns_read,
         functions: canon.functions,
         left_joins,
+        multiset,
     })
 }
 

@@ -33,7 +33,8 @@ pub use error::{PlanError, SqlPos};
 pub use parse::{parse_view, ParsedView};
 pub use plan::{
     Input, InputRole, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, StateColumn,
-    StateKind, ValueTable, JOIN_PLAN_FORMAT, LEFT_JOIN_PLAN_FORMAT, PLAN_FORMAT,
+    StateKind, ValueTable, JOIN_PLAN_FORMAT, LEFT_JOIN_PLAN_FORMAT, MULTISET_PLAN_FORMAT,
+    PLAN_FORMAT,
 };
 pub use resolve::{plan_view, resolve};
 pub use settings::{PinnedSettings, PINNED_SETTING_NAMES};

@@ -25,6 +25,8 @@ use crate::settings::PinnedSettings;
 ///   the shape of format 3. One-table plans keep format 3.
 /// - 5: joins with LEFT JOINs ([`InputRole::Left`] inputs with their condition); inner joins
 ///   keep format 4.
+/// - 6: a join without aggregates ([`MaintenancePlan::multiset`]): groups over every output
+///   with their row count, read back with each row repeated that many times.
 pub const PLAN_FORMAT: u32 = 3;
 
 /// The format of plans with several inputs (a join).
@@ -32,6 +34,9 @@ pub const JOIN_PLAN_FORMAT: u32 = 4;
 
 /// The format of joins with a LEFT JOIN ([`InputRole::Left`], [`Input::left_join`]).
 pub const LEFT_JOIN_PLAN_FORMAT: u32 = 5;
+
+/// The format of joins without aggregates ([`MaintenancePlan::multiset`]).
+pub const MULTISET_PLAN_FORMAT: u32 = 6;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,6 +192,11 @@ pub struct MaintenancePlan {
     /// What the planner accepted but ignored (ORDER BY); shown at `summa create`, not stored.
     #[serde(skip)]
     pub notices: Vec<String>,
+    /// A join without aggregates (format 6): the view's rows are the groups repeated by their
+    /// row count (`states[0]`). Absent before format 6, where it is false
+    /// (`stored::check_shape` holds each format to it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multiset: bool,
 }
 
 impl MaintenancePlan {

@@ -15,7 +15,7 @@ use crate::ident::quote_ident;
 use crate::parse::{parse_view, ParsedView};
 use crate::plan::{
     Input, InputRole, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, JOIN_PLAN_FORMAT,
-    LEFT_JOIN_PLAN_FORMAT, PLAN_FORMAT,
+    LEFT_JOIN_PLAN_FORMAT, MULTISET_PLAN_FORMAT, PLAN_FORMAT,
 };
 use crate::settings::PinnedSettings;
 use crate::source::SourceTable;
@@ -368,7 +368,9 @@ pub async fn resolve(
         });
     }
     let plan = MaintenancePlan {
-        format: if inputs.iter().any(|i| i.role == InputRole::Left) {
+        format: if analysis.multiset {
+            MULTISET_PLAN_FORMAT
+        } else if inputs.iter().any(|i| i.role == InputRole::Left) {
             LEFT_JOIN_PLAN_FORMAT
         } else if joined {
             JOIN_PLAN_FORMAT
@@ -385,6 +387,7 @@ pub async fn resolve(
         value_tables,
         having,
         notices: parsed.notices.clone(),
+        multiset: analysis.multiset,
     };
     check_objects(client, &plan).await?;
     Ok(plan)

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::{
     Input, InputRole, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, StateColumn,
-    ValueTable, LEFT_JOIN_PLAN_FORMAT as NEWEST_PLAN_FORMAT,
+    ValueTable, MULTISET_PLAN_FORMAT as NEWEST_PLAN_FORMAT,
 };
 use crate::settings::PinnedSettings;
 
@@ -36,6 +36,8 @@ pub enum StoredPlanError {
     Older { found: u32 },
     #[error("its plan records no format")]
     NoFormat,
+    #[error("its format-{format} plan is not of that format's shape: {reason}")]
+    Inconsistent { format: u32, reason: String },
     #[error("its format-{format} plan does not parse: {error}")]
     Malformed {
         format: u32,
@@ -66,8 +68,49 @@ impl MaintenancePlan {
             2 => serde_json::from_value::<PlanV2>(value)
                 .map(MaintenancePlan::from)
                 .map_err(malformed),
-            _ => serde_json::from_value::<MaintenancePlan>(value).map_err(malformed),
+            _ => {
+                let plan = serde_json::from_value::<MaintenancePlan>(value).map_err(malformed)?;
+                check_shape(&plan)
+                    .map_err(|reason| StoredPlanError::Inconsistent { format, reason })?;
+                Ok(plan)
+            }
         }
+    }
+}
+
+/// Formats 3 to 5 share one serde shape; what each may hold is checked here, so a field one
+/// format lacks (`left_join` before 5) is never filled in by a default where it matters.
+fn check_shape(plan: &MaintenancePlan) -> Result<(), String> {
+    let roles: Vec<InputRole> = plan.inputs.iter().map(|i| i.role).collect();
+    if let Some(i) = plan
+        .inputs
+        .iter()
+        .find(|i| (i.role == InputRole::Left) != i.left_join.is_some())
+    {
+        return Err(format!(
+            "input {} has role {:?} and {} LEFT JOIN condition",
+            i.name,
+            i.role,
+            if i.left_join.is_some() { "a" } else { "no" }
+        ));
+    }
+    if plan.multiset != (plan.format >= 6) {
+        return Err(format!(
+            "multiset is {} (a join without aggregates has format 6)",
+            plan.multiset
+        ));
+    }
+    let join = roles.len() > 1 && roles[0] == InputRole::Inner && !roles.contains(&InputRole::Scan);
+    let fits = match plan.format {
+        3 => roles == [InputRole::Scan],
+        4 => join && !roles.contains(&InputRole::Left),
+        5 => join && roles.contains(&InputRole::Left),
+        _ => join,
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(format!("its inputs have the roles {roles:?}"))
     }
 }
 
@@ -118,6 +161,7 @@ impl From<PlanV2> for MaintenancePlan {
             value_tables: p.value_tables,
             having: p.having,
             notices: Vec::new(),
+            multiset: false,
         }
     }
 }
@@ -177,6 +221,28 @@ mod tests {
         stored["format"] = 1.into();
         let err = MaintenancePlan::from_json(stored).unwrap_err().to_string();
         assert!(err.contains("summa rebuild"), "{err}");
+    }
+
+    #[test]
+    fn a_left_join_without_its_condition_is_refused_not_defaulted() {
+        let left = include_str!("../../../tests/fixtures/plans/format5_left.json");
+        let plan = MaintenancePlan::from_json(json(left)).unwrap();
+        assert_eq!(plan.format, 5);
+        assert_eq!(plan.to_json(), json(left));
+        let mut stored = json(left);
+        stored["inputs"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("left_join");
+        let err = MaintenancePlan::from_json(stored).unwrap_err().to_string();
+        assert!(err.contains("no LEFT JOIN condition"), "{err}");
+        let mut stored = json(left);
+        stored["format"] = 4.into();
+        let err = MaintenancePlan::from_json(stored).unwrap_err().to_string();
+        assert!(
+            err.contains("format-4 plan is not of that format's shape"),
+            "{err}"
+        );
     }
 
     #[test]

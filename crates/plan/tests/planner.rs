@@ -164,6 +164,23 @@ fn left_joins_keep_their_condition_apart_with_the_equality_that_probes_it() {
     );
 }
 
+#[test]
+fn a_join_without_aggregates_is_a_multiset_grouped_by_every_output() {
+    let a = joined(
+        "SELECT r.name, o.status, o.status FROM orders o JOIN regions r ON r.id = o.region_id",
+    )
+    .unwrap();
+    assert!(a.multiset);
+    assert_eq!(a.keys, vec!["\"r\".\"name\"", "\"o\".\"status\""]);
+    assert!(a.aggs.is_empty());
+    // DISTINCT keeps its meaning (no duplicates), and one table's projection is still refused.
+    let d =
+        joined("SELECT DISTINCT r.name FROM orders o LEFT JOIN regions r ON r.id = o.region_id")
+            .unwrap();
+    assert!(!d.multiset);
+    assert!(plan("SELECT status FROM orders").is_err());
+}
+
 fn refused(sql: &str, construct: &str, line: u64, column: u64) {
     let err = plan(sql).expect_err(sql);
     let text = err.to_string();

@@ -5,8 +5,22 @@ use super::Target;
 use crate::ident::{quote_ident, quote_literal};
 use crate::plan::MaintenancePlan;
 
-/// `SELECT <the SELECT's columns> FROM <table>`, keeping only the groups HAVING accepts.
+/// `SELECT <the SELECT's columns> FROM <table>`, keeping only the groups HAVING accepts; a
+/// join without aggregates repeats each group's row as many times as it counts.
 pub fn serving_select(plan: &MaintenancePlan, target: &Target) -> String {
+    if plan.multiset {
+        let cols: Vec<String> = plan
+            .outputs
+            .iter()
+            .map(|o| format!("\"__t\".{}", quote_ident(&o.name)))
+            .collect();
+        return format!(
+            "SELECT {} FROM {} AS \"__t\" CROSS JOIN LATERAL generate_series(1, \"__t\".{}) AS \"__n\"",
+            cols.join(", "),
+            target.table(),
+            quote_ident(&plan.states[0].column)
+        );
+    }
     let cols: Vec<String> = plan.outputs.iter().map(|o| quote_ident(&o.name)).collect();
     let having = match plan.having {
         Some(_) => format!(" WHERE {}", quote_ident(HAVING)),
