@@ -395,7 +395,20 @@ pub fn analyze_inputs(view: &ParsedView, sources: &[SourceTable]) -> Result<Anal
         conditions.push(canon.render(expr)?);
     }
     for (right, column, span) in &view.using {
-        let left = (0..*right).find(|&i| canon.inputs[i].source.column(column).is_some());
+        // The join's left side is the tables before it in its own FROM item; a table joined
+        // to an earlier one by USING on this column is merged into it.
+        let merged = |i: usize| view.using.iter().any(|(r, c, _)| *r == i && c == column);
+        let candidates: Vec<usize> = (0..*right)
+            .filter(|&i| view.from[i].item == view.from[*right].item && !merged(i))
+            .filter(|&i| canon.inputs[i].source.column(column).is_some())
+            .collect();
+        if candidates.len() > 1 {
+            return Err(PlanError::invalid(
+                format!("common column name \"{column}\" appears more than once in left table"),
+                *span,
+            ));
+        }
+        let left = candidates.first().copied();
         let (Some(left), true) = (left, canon.inputs[*right].source.column(column).is_some())
         else {
             return Err(PlanError::invalid(

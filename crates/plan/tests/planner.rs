@@ -152,6 +152,20 @@ fn left_joins_keep_their_condition_apart_with_the_equality_that_probes_it() {
     let left = c.left_joins[1].as_ref().unwrap();
     assert_eq!(left.on, "(\"a\".\"id\" = \"b\".\"id\")");
     assert_eq!(left.probe, "\"a\".\"id\"");
+    // USING binds to the tables of its own FROM item, as in Postgres, and refuses a column
+    // two of them have.
+    let c =
+        joined("SELECT count(*) FROM regions x, orders a LEFT JOIN orders b USING (id)").unwrap();
+    assert_eq!(c.left_joins[2].as_ref().unwrap().probe, "\"a\".\"id\"");
+    let err = joined(
+        "SELECT count(*) FROM orders a JOIN orders b ON a.id = b.id JOIN orders c USING (id)",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("common column name \"id\" appears more than once"),
+        "{err}"
+    );
     // Postgres scopes a LEFT JOIN's condition to its own FROM item.
     let err = joined(
         "SELECT count(*) FROM regions r, customers c LEFT JOIN orders o ON o.region_id = r.id",
