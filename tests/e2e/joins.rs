@@ -420,6 +420,19 @@ fn phase(scenario: &Scenario, what: &str) -> String {
     format!("in scenario {}, {what}", scenario.name)
 }
 
+/// Before each scenario: the fixture again, applied and checked.
+async fn back_to_the_fixture(
+    db: &TestDb,
+    client: &Client,
+    views: &[Spec],
+    report: &mut Report,
+    scenario: &Scenario,
+) {
+    exec(client, FIXTURE).await;
+    db.wait_applied().await;
+    checks::check_equal(db, views, report, &phase(scenario, "after the fixture")).await;
+}
+
 /// Source equals the stream position: the oracle after each transaction of each scenario.
 #[tokio::test(flavor = "multi_thread")]
 async fn join_traps_hold_after_every_transaction() {
@@ -427,15 +440,7 @@ async fn join_traps_hold_after_every_transaction() {
     let (db, client, views) = corpus_database("join_step", &mut report).await;
     let _sidecar = db.sidecar_with_config("[apply]\nmax_batch_delay_ms = 20\n");
     for scenario in SCENARIOS {
-        exec(&client, FIXTURE).await;
-        db.wait_applied().await;
-        checks::check_equal(
-            &db,
-            &views,
-            &mut report,
-            &phase(scenario, "after the fixture"),
-        )
-        .await;
+        back_to_the_fixture(&db, &client, &views, &mut report, scenario).await;
         for (i, step) in scenario.steps.iter().enumerate() {
             exec(&client, step).await;
             db.wait_applied().await;
@@ -455,15 +460,7 @@ async fn join_traps_hold_when_applied_behind_the_source() {
     let (db, client, views) = corpus_database("join_behind", &mut report).await;
     let mut sidecar = Some(db.sidecar_with_config(ONE_PER_BATCH));
     for scenario in SCENARIOS {
-        exec(&client, FIXTURE).await;
-        db.wait_applied().await;
-        checks::check_equal(
-            &db,
-            &views,
-            &mut report,
-            &phase(scenario, "after the fixture"),
-        )
-        .await;
+        back_to_the_fixture(&db, &client, &views, &mut report, scenario).await;
         sidecar.take().expect("sidecar").stop();
         for step in scenario.steps {
             exec(&client, step).await;
@@ -485,15 +482,7 @@ async fn join_traps_hold_when_a_scenario_is_one_batch() {
     let (db, client, views) = corpus_database("join_burst", &mut report).await;
     let _sidecar = db.sidecar_with_config("[apply]\nmax_batch_delay_ms = 500\n");
     for scenario in SCENARIOS {
-        exec(&client, FIXTURE).await;
-        db.wait_applied().await;
-        checks::check_equal(
-            &db,
-            &views,
-            &mut report,
-            &phase(scenario, "after the fixture"),
-        )
-        .await;
+        back_to_the_fixture(&db, &client, &views, &mut report, scenario).await;
         for step in scenario.steps {
             exec(&client, step).await;
         }

@@ -26,21 +26,7 @@ use super::{bar, spinner, BenchView, Ctx, SCHEMA};
 const APPLY_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub async fn run_view(ctx: &mut Ctx, view: BenchView, n: u64, ks: &[u64]) -> anyhow::Result<()> {
-    ctx.drop_views().await?;
-    let s = spinner(&format!("{}: CREATE MATERIALIZED VIEW", view.label));
-    ctx.client
-        .batch_execute(&format!(
-            "CREATE MATERIALIZED VIEW {SCHEMA}.bench_mv AS {sql}; \
-             CREATE UNIQUE INDEX ON {SCHEMA}.bench_mv ({keys}); \
-             ANALYZE {SCHEMA}.bench_mv",
-            sql = view.sql,
-            keys = view.keys
-        ))
-        .await?;
-    s.finish_and_clear();
-    let created = Instant::now();
-    let version = ctx.create(&[view]).await?[0].1;
-    let backfill_s = created.elapsed().as_secs_f64();
+    let (version, backfill_s) = ctx.create_beside_refresh(view).await?;
     let s = spinner("floor table");
     let upsert_sql = floor::create_floor_table(&ctx.client, view).await?;
     let upsert = ctx.client.prepare(&upsert_sql).await?;

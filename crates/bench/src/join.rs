@@ -14,7 +14,7 @@ use super::fresh::{commit_batch, ms, start_warm, timed};
 use super::results::JoinRow;
 use super::sidecar::{self, insert_lsn};
 use super::stats::{num, Stat};
-use super::{bar, spinner, BenchView, Ctx, SCHEMA};
+use super::{bar, BenchView, Ctx, SCHEMA};
 
 const APPLY_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -22,21 +22,7 @@ const APPLY_TIMEOUT: Duration = Duration::from_secs(600);
 pub const FACT_K: u64 = 1_000;
 
 pub async fn run(ctx: &mut Ctx, view: BenchView, n: u64) -> anyhow::Result<()> {
-    ctx.drop_views().await?;
-    let s = spinner(&format!("{}: CREATE MATERIALIZED VIEW", view.label));
-    ctx.client
-        .batch_execute(&format!(
-            "CREATE MATERIALIZED VIEW {SCHEMA}.bench_mv AS {sql}; \
-             CREATE UNIQUE INDEX ON {SCHEMA}.bench_mv ({keys}); \
-             ANALYZE {SCHEMA}.bench_mv",
-            sql = view.sql,
-            keys = view.keys
-        ))
-        .await?;
-    s.finish_and_clear();
-    let created = Instant::now();
-    let version = ctx.create(&[view]).await?[0].1;
-    let backfill_s = created.elapsed().as_secs_f64();
+    let (version, backfill_s) = ctx.create_beside_refresh(view).await?;
     println!(
         "{} = {}\n  backfill {:.1} s",
         view.label, view.sql, backfill_s

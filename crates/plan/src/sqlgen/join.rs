@@ -27,7 +27,7 @@
 //! are deleted, their last `+1` rows inserted.
 
 use super::names::row_names;
-use super::view_rows::{arg_column, value_column, SIGN_OUT};
+use super::view_rows::row_items;
 use super::Target;
 use crate::ident::quote_ident;
 use crate::plan::MaintenancePlan;
@@ -304,25 +304,6 @@ fn delta(plan: &MaintenancePlan, target: &Target, k: usize) -> String {
     )
 }
 
-/// The view-row items of `__r` (sign, keys, arguments), as `view_rows` has them.
-pub(crate) fn row_items(plan: &MaintenancePlan, sign: &str) -> Vec<String> {
-    let mut items = vec![format!("({sign})::int4 AS {SIGN_OUT}")];
-    items.extend(
-        plan.keys
-            .iter()
-            .map(|k| format!("({}) AS {}", k.expr, quote_ident(&k.column))),
-    );
-    for (i, s) in plan.states.iter().enumerate() {
-        if let (false, Some(arg)) = (s.kind.needs_values(), &s.arg) {
-            items.push(format!("({arg}) AS {}", arg_column(i)));
-        }
-    }
-    for (j, vt) in plan.value_tables.iter().enumerate() {
-        items.push(format!("({}) AS {}", vt.arg, value_column(j)));
-    }
-    items
-}
-
 fn where_clause(conds: Vec<String>) -> String {
     if conds.is_empty() {
         String::new()
@@ -425,6 +406,23 @@ pub(crate) fn backfill_rows_cte(plan: &MaintenancePlan, bounded: bool) -> String
     )
 }
 
+/// The staging columns of input `k`'s primary key, in key order.
+fn staged_keys(plan: &MaintenancePlan, k: usize) -> Vec<String> {
+    let input = &plan.inputs[k];
+    input
+        .key_columns
+        .iter()
+        .map(|c| {
+            let i = input
+                .shipped
+                .iter()
+                .position(|s| s.name == *c)
+                .expect("a joined input ships its key");
+            staged(k, i)
+        })
+        .collect()
+}
+
 /// After the merge: delete the keys input `k`'s batch touched from its copy…
 pub fn delete_from_copy(
     plan: &MaintenancePlan,
@@ -436,14 +434,8 @@ pub fn delete_from_copy(
     let cond: Vec<String> = input
         .key_columns
         .iter()
-        .map(|c| {
-            let i = input
-                .shipped
-                .iter()
-                .position(|s| s.name == *c)
-                .expect("a joined input ships its key");
-            format!("x.{} = st.{}", quote_ident(c), staged(k, i))
-        })
+        .zip(staged_keys(plan, k))
+        .map(|(c, st)| format!("x.{} = st.{st}", quote_ident(c)))
         .collect();
     format!(
         "DELETE FROM {} x USING {staging} st WHERE st.{INPUT} = {k} AND {}",
@@ -461,18 +453,7 @@ pub fn insert_into_copy(
 ) -> String {
     let input = &plan.inputs[k];
     let cols = shipped(plan, k).join(", ");
-    let keys: Vec<String> = input
-        .key_columns
-        .iter()
-        .map(|c| {
-            let i = input
-                .shipped
-                .iter()
-                .position(|s| s.name == *c)
-                .expect("a joined input ships its key");
-            staged(k, i)
-        })
-        .collect();
+    let keys = staged_keys(plan, k);
     let picked: Vec<String> = (0..input.shipped.len()).map(|i| staged(k, i)).collect();
     format!(
         "INSERT INTO {} ({cols}) SELECT {} FROM (SELECT DISTINCT ON ({keys}) {SIGN}, {} \

@@ -86,6 +86,25 @@ pub(crate) fn view_rows_cte(plan: &MaintenancePlan, source: &RowSource<'_>) -> S
             )
         }
     };
+    let items = row_items(plan, &sign);
+    let conds: Vec<String> = range
+        .into_iter()
+        .chain(plan.filter.iter().map(|f| format!("({f})")))
+        .collect();
+    let where_clause = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    format!(
+        "\"__r\" AS (SELECT {} FROM {from}{where_clause})",
+        items.join(", ")
+    )
+}
+
+/// The view-row items of `__r`: the sign, the group keys, each linear aggregate's argument and
+/// each value table's value, over the view row (one input's, or a join's).
+pub(crate) fn row_items(plan: &MaintenancePlan, sign: &str) -> Vec<String> {
     let mut items = vec![format!("({sign})::int4 AS {SIGN_OUT}")];
     items.extend(
         plan.keys
@@ -100,17 +119,5 @@ pub(crate) fn view_rows_cte(plan: &MaintenancePlan, source: &RowSource<'_>) -> S
     for (j, vt) in plan.value_tables.iter().enumerate() {
         items.push(format!("({}) AS {}", vt.arg, value_column(j)));
     }
-    let conds: Vec<String> = range
-        .into_iter()
-        .chain(plan.filter.iter().map(|f| format!("({f})")))
-        .collect();
-    let where_clause = if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conds.join(" AND "))
-    };
-    format!(
-        "\"__r\" AS (SELECT {} FROM {from}{where_clause})",
-        items.join(", ")
-    )
+    items
 }
