@@ -145,6 +145,22 @@ impl TestDb {
     }
 
     /// The state of `view`'s newest version.
+    /// Every version that is not live, as `view vN: state error`.
+    pub async fn versions_not_live(&self) -> Vec<String> {
+        self.client()
+            .await
+            .query(
+                "SELECT format('%s v%s: %s %s', view_name, version, state, coalesce(error, '')) \
+                 FROM summa.versions WHERE state <> 'live' ORDER BY view_name, version",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
     pub async fn state_of(&self, view: &str) -> String {
         self.client()
             .await

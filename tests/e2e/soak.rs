@@ -356,17 +356,7 @@ async fn checkpoint(db: &TestDb, gate: &RwLock<()>, figures: &mut Figures, s: u6
     let _paused = gate.write().await;
     db.wait_applied().await;
     let client = db.client().await;
-    let not_live: Vec<String> = client
-        .query(
-            "SELECT format('%s v%s: %s %s', view_name, version, state, coalesce(error, '')) \
-             FROM summa.versions WHERE state <> 'live'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let not_live = db.versions_not_live().await;
     assert!(
         not_live.is_empty(),
         "seed {s}, checkpoint {at}: versions not live: {not_live:?}"
