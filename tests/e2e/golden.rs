@@ -97,6 +97,15 @@ fn statements(plan: &MaintenancePlan, target: &Target, staging: &str) -> Vec<(St
             ));
         }
     }
+    if let Some(s) = sqlgen::fill_partials(plan, target) {
+        out.push(("fill_partials".into(), s));
+    }
+    for (i, s) in sqlgen::update_partials(plan, target, staging)
+        .into_iter()
+        .enumerate()
+    {
+        out.push((format!("update_partials[{i}]"), s));
+    }
     if let Some(s) = sqlgen::key_boundaries(plan, target, 100) {
         out.push(("key_boundaries".into(), s));
     }

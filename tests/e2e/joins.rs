@@ -23,7 +23,7 @@ use crate::harness::{connect, seed, Rng, Sidecar, TestDb};
 
 /// A star schema with the default replica identity (no FULL): orders reference a customer
 /// and a region, customers a region. No foreign keys: orphans are allowed and tested.
-const SCHEMA: &str = "CREATE TABLE regions (id int PRIMARY KEY, name text);
+pub(crate) const SCHEMA: &str = "CREATE TABLE regions (id int PRIMARY KEY, name text);
 CREATE TABLE customers (id int PRIMARY KEY, region_id int, segment text);
 CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int, region_id int, status text, amount numeric(10,2));";
 
@@ -185,7 +185,7 @@ fn view(name: &str) -> &'static str {
         .unwrap_or_else(|| panic!("no join view {name}"))
 }
 
-fn specs(names: &[&str]) -> Vec<Spec> {
+pub(crate) fn specs(names: &[&str]) -> Vec<Spec> {
     names.iter().map(|n| Spec::new(*n, view(n))).collect()
 }
 
@@ -196,7 +196,7 @@ fn all_specs() -> Vec<Spec> {
 /// The state every scenario starts from (one transaction, itself checked). Region 5 is 'EU'
 /// with order 100 of amount 10; region 3 has a NULL name; customer 14 and order 105 have
 /// NULL keys; order 106 is an orphan on both sides; order 108's region is not its customer's.
-const FIXTURE: &str = "DELETE FROM orders; DELETE FROM customers; DELETE FROM regions;
+pub(crate) const FIXTURE: &str = "DELETE FROM orders; DELETE FROM customers; DELETE FROM regions;
 INSERT INTO regions VALUES (1, 'US'), (2, 'APAC'), (3, NULL), (5, 'EU');
 INSERT INTO customers VALUES (10, 5, 'retail'), (11, 5, 'corporate'), (12, 1, 'retail'),
     (13, 2, NULL), (14, NULL, 'retail'), (15, 5, 'retail');
@@ -393,7 +393,7 @@ const SCENARIOS: &[Scenario] = &[
 ];
 
 /// Run `sql` as one transaction.
-async fn exec(client: &Client, sql: &str) {
+pub(crate) async fn exec(client: &Client, sql: &str) {
     if let Err(e) = client.batch_execute(&format!("BEGIN; {sql}; COMMIT")).await {
         panic!("transaction failed: {e:?}\n{sql}");
     }

@@ -15,6 +15,7 @@ mod catalog_api;
 mod corpus;
 mod crash;
 mod ddl;
+mod eager;
 mod edges;
 mod extremes;
 mod faults;

@@ -131,10 +131,10 @@ async fn a_plan_from_a_newer_summa_is_refused_with_the_reason() {
 }
 
 /// Plans of the current formats, committed as fixtures (taken from the golden files when each
-/// format was current): one table (3), an inner join (4), LEFT JOINs (5). Later code must keep
-/// maintaining them exactly as they are.
+/// format was current): one table (3), an inner join (4), LEFT JOINs (5), an eager inner join
+/// (7). Later code must keep maintaining them exactly as they are.
 #[tokio::test]
-async fn plans_of_formats_3_to_5_committed_as_fixtures_are_maintained() {
+async fn plans_of_formats_3_to_7_committed_as_fixtures_are_maintained() {
     let db = TestDb::new("format345").await;
     let client = db.client().await;
     orders(&client).await;
@@ -154,6 +154,7 @@ async fn plans_of_formats_3_to_5_committed_as_fixtures_are_maintained() {
         ("f3", "format3_v1.json", 3),
         ("f4", "format4_join.json", 4),
         ("f5", "format5_left.json", 5),
+        ("f7", "format7_eager.json", 7),
     ];
     let mut views = Vec::new();
     for (view, file, format) in fixtures {

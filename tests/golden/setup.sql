@@ -12,3 +12,6 @@ CREATE TABLE regions (id int PRIMARY KEY, name text);
 CREATE TABLE hostile_keyed ("__summa_seq" int PRIMARY KEY, "__summa_input" int, "__summa_sign" int,
                             c0_0 int, c1_0 int, s int, i int, o int, f int, st int, x int, u int,
                             "__ch0" int, "__fin0" int);
+-- An eager join's fact whose columns take the partials' internal names.
+CREATE TABLE hostile_fact (id int PRIMARY KEY, "__summa_p0" int, "__summa_p1" numeric,
+                           "__n" int, "__noop" int, "__e" int);

@@ -14,6 +14,9 @@ pub struct Metrics {
     /// Groups whose min/max was recomputed from their value table (the extreme's last copy
     /// went).
     pub recomputed_groups: AtomicU64,
+    /// View-row deltas merged (a join's fan-out: per source change, how many rows of the
+    /// join's output, or partial groups of an eager join, changed).
+    pub view_row_deltas: AtomicU64,
     /// Summaries emptied at a TRUNCATE of their source (`apply.on_truncate = "reset"`).
     pub truncate_resets: AtomicU64,
     /// Versions this process marked broken.
@@ -91,6 +94,10 @@ impl Metrics {
 
     pub(crate) fn record_recomputes(&self, groups: u64) {
         self.recomputed_groups.fetch_add(groups, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_view_rows(&self, rows: u64) {
+        self.view_row_deltas.fetch_add(rows, Ordering::Relaxed);
     }
 
     pub(crate) fn record_reset(&self) {

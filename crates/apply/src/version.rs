@@ -63,8 +63,9 @@ pub struct Prepared {
     /// Joining versions: record rows in the pending table; move a chunk into staging.
     pub insert_pending: Option<tokio_postgres::Statement>,
     pub drain_pending: Option<tokio_postgres::Statement>,
-    /// A join: per input, the statements that move its copy to the batch's end (delete the
-    /// touched keys, insert their last rows), run after the merge.
+    /// A join: an eager join's update of its partial groups, then per input the statements
+    /// that move its copy to the batch's end (delete the touched keys, insert their last
+    /// rows), run after the merge.
     pub copy_updates: Vec<tokio_postgres::Statement>,
     /// Empties the staging table once its rows are merged.
     pub clear_staging: tokio_postgres::Statement,
@@ -154,7 +155,12 @@ impl VersionRuntime {
         } else {
             (None, None)
         };
+        // An eager join's partial groups take the batch before the copies move (they read
+        // the fact's copy as it was).
         let mut copy_updates = Vec::new();
+        for sql in sqlgen::update_partials(plan, target, &self.staging) {
+            copy_updates.push(client.prepare(&sql).await?);
+        }
         if plan.is_join() {
             for k in 0..plan.inputs.len() {
                 for sql in [

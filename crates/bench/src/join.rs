@@ -7,6 +7,7 @@
 //! There is no floor here: a bare drain plus one upsert is not what a join costs (the delta of
 //! each input is joined against the other inputs' copies at the stream position).
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::changes::ChangeBatch;
@@ -48,9 +49,12 @@ pub async fn run(ctx: &mut Ctx, view: BenchView, n: u64) -> anyhow::Result<()> {
     let (mut fact, mut dim) = (Samples::default(), Samples::default());
     for rep in 0..repeat {
         // The fact side: K orders changed in one transaction.
+        let deltas = ctx.metrics.view_row_deltas.load(Ordering::Relaxed);
         let (lsn, changed, committed) = commit_batch(&ctx.client, &mut batch, FACT_K).await?;
         sidecar::wait_metric(lsn, &ctx.metrics, APPLY_TIMEOUT).await?;
         fact.summa.push(ms(committed.elapsed()));
+        fact.deltas
+            .push((ctx.metrics.view_row_deltas.load(Ordering::Relaxed) - deltas) as f64);
         fact.changes.push(changed as f64);
         fact.refresh.push(refresh(ctx).await?);
         progress.inc(1);
@@ -59,6 +63,7 @@ pub async fn run(ctx: &mut Ctx, view: BenchView, n: u64) -> anyhow::Result<()> {
         // one), which moves every order of the region to another group.
         let region = 1 + (rep % 20) as i32;
         let moved: i64 = ctx.client.query_one(&orders_of, &[&region]).await?.get(0);
+        let deltas = ctx.metrics.view_row_deltas.load(Ordering::Relaxed);
         ctx.client.batch_execute("BEGIN").await?;
         ctx.client.execute(&rename, &[&region]).await?;
         let lsn = insert_lsn(&ctx.client).await?;
@@ -66,6 +71,8 @@ pub async fn run(ctx: &mut Ctx, view: BenchView, n: u64) -> anyhow::Result<()> {
         let committed = Instant::now();
         sidecar::wait_metric(lsn, &ctx.metrics, APPLY_TIMEOUT).await?;
         dim.summa.push(ms(committed.elapsed()));
+        dim.deltas
+            .push((ctx.metrics.view_row_deltas.load(Ordering::Relaxed) - deltas) as f64);
         dim.changes.push(moved as f64);
         dim.refresh.push(refresh(ctx).await?);
         progress.inc(1);
@@ -80,17 +87,19 @@ pub async fn run(ctx: &mut Ctx, view: BenchView, n: u64) -> anyhow::Result<()> {
             rows: n,
             change,
             view_rows: Stat::of(m.changes),
+            view_row_deltas: Stat::of(m.deltas),
             summa_ms: Stat::of(m.summa),
             refresh_ms: Stat::of(m.refresh),
             backfill_s,
         };
         println!(
-            "  {}: summa {} | REFRESH {} ({}×) | view rows moved {}",
+            "  {}: summa {} | REFRESH {} ({}×) | view rows moved {} | view-row deltas merged {}",
             row.change,
             row.summa_ms.show(" ms"),
             row.refresh_ms.show(" ms"),
             num(row.vs_refresh()),
-            num(row.view_rows.median)
+            num(row.view_rows.median),
+            num(row.view_row_deltas.median)
         );
         ctx.results.join.push(row);
     }
@@ -113,6 +122,8 @@ async fn refresh(ctx: &Ctx) -> anyhow::Result<f64> {
 struct Samples {
     /// Source rows changed (fact side) or view rows the change moves (dimension side).
     changes: Vec<f64>,
+    /// View-row deltas the sidecar merged for it (`summa_view_row_deltas_total`).
+    deltas: Vec<f64>,
     summa: Vec<f64>,
     refresh: Vec<f64>,
 }

@@ -155,15 +155,7 @@ impl Ctx {
     /// Drop every bench view (summa versions, the materialized view, floor tables).
     pub async fn drop_views(&mut self) -> anyhow::Result<()> {
         for v in VIEWS.iter().chain([&JOIN_VIEW]) {
-            let mut attempt = 0;
-            // A just-stopped sidecar's walsender may hold the slot for a moment.
-            while let Err(err) = summa_catalog::drop_view(&mut self.client, v.name).await {
-                attempt += 1;
-                if attempt > 40 {
-                    return Err(err.into());
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
+            self.drop_view(*v).await?;
         }
         self.client
             .batch_execute(&format!(
@@ -171,6 +163,20 @@ impl Ctx {
                  DROP TABLE IF EXISTS {SCHEMA}.floor_v1, {SCHEMA}.floor_v2"
             ))
             .await?;
+        Ok(())
+    }
+
+    /// Drop one view (every version).
+    pub async fn drop_view(&mut self, v: BenchView) -> anyhow::Result<()> {
+        let mut attempt = 0;
+        // A just-stopped sidecar's walsender may hold the slot for a moment.
+        while let Err(err) = summa_catalog::drop_view(&mut self.client, v.name).await {
+            attempt += 1;
+            if attempt > 40 {
+                return Err(err.into());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
         Ok(())
     }
 

@@ -2,7 +2,8 @@
 //! views, with a bare WAL consumer (pg_recvlogical draining a pgoutput slot: the floor for any
 //! WAL sidecar), with summa maintaining V1 and V2, and with pg_ivm IMMVs of both when the
 //! server has the extension. Rounds are interleaved so drift of the machine's load hits every
-//! setup alike.
+//! setup alike. The rounds with the join V3 live beside V1 and V2 follow those (V3 created
+//! once for them, verified, then dropped), and pg_ivm's come last.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -14,7 +15,8 @@ use super::drain::{self, PUBLICATION};
 use super::results::{Overhead, OverheadRow};
 use super::sidecar;
 use super::stats::{num, ratio, Stat};
-use super::{bar, Ctx, SCHEMA};
+use super::{bar, Ctx, JOIN_VIEW, SCHEMA};
+use indicatif::ProgressBar;
 
 /// One insert and one update of `orders` per transaction (as shared/research/perf-anchors.md).
 fn script() -> String {
@@ -49,15 +51,16 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     let secs = ctx.opts.pgbench_seconds;
     let clients = ctx.opts.pgbench_clients;
     let repeat = ctx.opts.repeat;
+    let url = ctx.url.clone();
     let bench = Pgbench {
         exe: &pgbench,
         script: &script_path,
-        url: &ctx.url,
+        url: &url,
         seconds: secs,
         clients,
     };
     let ivm = ivm_available(ctx).await;
-    let setups = 3 + usize::from(ivm.is_ok());
+    let setups = 4 + usize::from(ivm.is_ok());
     let b = bar(
         (repeat * setups) as u64,
         &format!("pgbench runs of {secs} s, {clients} clients"),
@@ -106,6 +109,7 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
         summa.push(tps?);
         b.inc(1);
     }
+    let join_tps = with_join(ctx, &bench, &b).await?;
     let mut ivm_tps = Vec::new();
     if ivm.is_ok() {
         // IMMVs slow every writer, so their rounds come last, with the IMMVs created once.
@@ -141,6 +145,7 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
             floor,
         ),
         row("summa maintaining V1 and V2", summa),
+        row("summa maintaining V1, V2 and the join V3", join_tps),
     ];
     if ivm.is_ok() {
         rows.push(row("pg_ivm IMMVs of V1 and V2", ivm_tps));
@@ -165,6 +170,36 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
         summa_catchup_ms: Stat::of(catchup),
     });
     Ok(())
+}
+
+/// pgbench rounds with V3 (orders ⋈ regions) live beside V1 and V2; V3 is verified after
+/// them and dropped.
+async fn with_join(
+    ctx: &mut Ctx,
+    bench: &Pgbench<'_>,
+    b: &ProgressBar,
+) -> anyhow::Result<Vec<f64>> {
+    let created = ctx.create(&[JOIN_VIEW]).await?;
+    let mut tps = Vec::new();
+    for _ in 0..ctx.opts.repeat {
+        let child = ctx.start_child().await?;
+        let marker = sidecar::commit_marker(&ctx.client).await?;
+        sidecar::wait_streams(&ctx.client, marker, Duration::from_secs(900)).await?;
+        let run = bench.run(&ctx.client).await;
+        child.stop().await?;
+        tps.push(run?);
+        b.inc(1);
+    }
+    let child = ctx.start_child().await?;
+    let marker = sidecar::commit_marker(&ctx.client).await?;
+    sidecar::wait_streams(&ctx.client, marker, Duration::from_secs(900)).await?;
+    for (view, version) in created {
+        ctx.verify(view, version, "after the writer-overhead rounds")
+            .await?;
+    }
+    child.stop().await?;
+    ctx.drop_view(JOIN_VIEW).await?;
+    Ok(tps)
 }
 
 struct Pgbench<'a> {

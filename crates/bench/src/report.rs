@@ -366,8 +366,9 @@ fn overhead(s: &mut String, r: &Results) {
     let _ = writeln!(s, "\n## 4. Writer overhead\n");
     let _ = writeln!(
         s,
-        "pgbench, {} clients, {} s per run, rounds interleaved (median of {}); each transaction \
-         inserts one order and updates one (script below).\n",
+        "pgbench, {} clients, {} s per run, rounds interleaved (median of {}); the rounds with the \
+         join V3 live (beside V1 and V2) follow them, then pg_ivm's. Each transaction inserts one \
+         order and updates one (script below).\n",
         o.clients, o.seconds, r.options.repeat
     );
     let _ = writeln!(
@@ -495,14 +496,16 @@ fn join(s: &mut String, r: &Results) {
          the rename of one region (every order of the region moves to another group). \
          **REFRESH**: of the same SELECT, right after. There is no floor column: a join's delta \
          is joined against the other input's copy at the stream position (docs/architecture.md, \
-         Joins). Median of {} (min–max).\n",
+         Joins). **View-row deltas**: what the sidecar merged (`summa_view_row_deltas_total`); \
+         V3 is eager, so a rename meets the region's partial group, not its orders. Median of {} \
+         (min–max).\n",
         summa_cli::workload::V3,
         super::join::FACT_K,
         r.options.repeat
     );
     let _ = writeln!(
         s,
-        "| N | change | view rows moved | summa | REFRESH | REFRESH ÷ summa | target (at 10M rows) |\n|---|---|---|---|---|---|---|"
+        "| N | change | view rows moved | view-row deltas | summa | REFRESH | REFRESH ÷ summa | target (at 10M rows) |\n|---|---|---|---|---|---|---|---|"
     );
     for row in &r.join {
         let target = if row.change.contains("region") {
@@ -513,10 +516,11 @@ fn join(s: &mut String, r: &Results) {
         let met = (row.rows >= TARGET_ROWS * 9 / 10).then_some(row.vs_refresh() >= target);
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | **{}** | ≥ {}× REFRESH: {} |",
+            "| {} | {} | {} | {} | {} | {} | **{}** | ≥ {}× REFRESH: {} |",
             row.rows,
             row.change,
             num(row.view_rows.median),
+            num(row.view_row_deltas.median),
             row.summa_ms.show(" ms"),
             row.refresh_ms.show(" ms"),
             x(row.vs_refresh()),

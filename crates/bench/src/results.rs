@@ -137,6 +137,9 @@ pub struct JoinRow {
     /// Orders changed (fact side), or the view rows the rename moves between groups (the
     /// region's orders that pass the WHERE).
     pub view_rows: Stat,
+    /// View-row deltas the sidecar merged for it (`summa_view_row_deltas_total`): the orders
+    /// joined, or for an eager view the partial groups the rename met.
+    pub view_row_deltas: Stat,
     /// From COMMIT returning to the summary holding the transaction.
     pub summa_ms: Stat,
     pub refresh_ms: Stat,

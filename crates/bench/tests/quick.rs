@@ -80,9 +80,19 @@ fn bench_quick_mode_verifies_every_view_and_writes_its_report() {
     )
     .expect("results.json is JSON");
     let verified = results["verified"].as_array().expect("verified");
-    // V1 and V2 after their time-to-fresh runs at two sizes, V3 after the join scenario, and
-    // V1 and V2 after the other scenarios.
-    assert_eq!(verified.len(), 7, "{verified:?}");
+    // V1 and V2 after their time-to-fresh runs at two sizes, V3 after the join scenario and
+    // after the writer-overhead rounds with it live, and V1 and V2 after the other scenarios.
+    assert_eq!(verified.len(), 8, "{verified:?}");
+    let setups: Vec<&str> = results["overhead"]["rows"]
+        .as_array()
+        .expect("overhead rows")
+        .iter()
+        .filter_map(|r| r["setup"].as_str())
+        .collect();
+    assert!(
+        setups.iter().any(|s| s.contains("join V3")),
+        "writer overhead with the join live: {setups:?}"
+    );
     assert!(
         verified.iter().all(|v| v["equal"] == true),
         "a view differs from its SELECT: {verified:?}"

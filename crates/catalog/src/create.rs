@@ -88,7 +88,7 @@ fn input_needs(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
             } else {
                 format!("{} AS {}", input.qualified(), quote_ident(&input.name))
             };
-            match input.role {
+            let line = match input.role {
                 InputRole::Scan => format!(
                     "{named}: its UPDATE and DELETE log the old values of the columns the view \
                      reads ({})",
@@ -110,6 +110,19 @@ fn input_needs(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
                         .join(", "),
                     target.input_copy(k)
                 ),
+            };
+            match &plan.eager {
+                Some(e) if e.fact == k => format!(
+                    "{line}; and pre-aggregated per ({}) in {}, so a change of another input \
+                     costs the partial groups it meets, not these rows",
+                    e.columns
+                        .iter()
+                        .map(|c| quote_ident(c))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    target.partials()
+                ),
+                _ => line,
             }
         })
         .collect()
@@ -717,6 +730,12 @@ async fn backfill_one(
                 .await
                 .ctx(|| format!("{label}: copying input {}", p.plan.inputs[k].qualified()))?;
         }
+    }
+    // An eager join's partial groups, from the fact's copy just filled.
+    if let Some(sql) = sqlgen::fill_partials(&p.plan, target) {
+        tx.batch_execute(&sql)
+            .await
+            .ctx(|| format!("{label}: pre-aggregating the fact"))?;
     }
     let bounded = sqlgen::backfill_chunk(&p.plan, target, true);
     let unbounded = sqlgen::backfill_chunk(&p.plan, target, false);

@@ -118,6 +118,10 @@ async fn table_size(
     let mut tables = vec![target.table()];
     tables.extend((0..value_tables).map(|i| target.values(i)));
     tables.extend((0..copies).map(|k| target.input_copy(k)));
+    // An eager join's partial groups (to_regclass: NULL, so nothing, where there are none).
+    if copies > 0 {
+        tables.push(target.partials());
+    }
     let row = client
         .query_one(
             "SELECT (SELECT nullif(greatest(c.reltuples, -1), -1)::bigint FROM pg_class c \

@@ -196,6 +196,11 @@ async fn render_metrics(state: &State) -> anyhow::Result<String> {
             &m.recomputed_groups,
         ),
         (
+            "summa_view_row_deltas_total",
+            "View-row deltas merged: rows of a view's FROM/WHERE output (or partial groups of an eager join) a batch changed; over summa_changes_applied_total, the fan-out.",
+            &m.view_row_deltas,
+        ),
+        (
             "summa_truncate_resets_total",
             "Summaries reset at a TRUNCATE of their source.",
             &m.truncate_resets,

@@ -120,6 +120,24 @@ impl StateKind {
         }
     }
 
+    /// A partial group's contribution (eager aggregation): `partial` is the state over the
+    /// partial group's rows, `sign` the ±1 of the change row it is joined with. `None` for
+    /// states that are not sums of their partials (those fed by a value table).
+    pub fn weighted_contribution(
+        self,
+        sign: &str,
+        partial: &str,
+        type_sql: &str,
+    ) -> Option<String> {
+        match self {
+            StateKind::Rows | StateKind::Count | StateKind::Sum => Some(format!(
+                "CASE WHEN {sign} > 0 THEN {partial} ELSE {} END",
+                negated(partial, type_sql)
+            )),
+            _ => None,
+        }
+    }
+
     /// The state's change per group from its value table's per-value changes, as aggregate
     /// expressions over [`ValueChange`] rows: `(contribution, gone extreme)`.
     pub fn value_transition(self, v: &ValueChange<'_>, type_sql: &str) -> (String, Option<String>) {

@@ -431,16 +431,7 @@ pub fn analyze_inputs(view: &ParsedView, sources: &[SourceTable]) -> Result<Anal
         gate_expr(expr, "WHERE", false)?;
         conditions.push(canon.render(expr)?);
     }
-    let filter = match conditions.as_slice() {
-        [] => None,
-        [one] => Some(one.clone()),
-        many => Some(
-            many.iter()
-                .map(|c| format!("({c})"))
-                .collect::<Vec<_>>()
-                .join(" AND "),
-        ),
-    };
+    let filter = crate::canonical::conjunction(&conditions);
 
     // Select list: each item's expression and name; top-level aggregates recognised.
     struct Item {

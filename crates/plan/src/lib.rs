@@ -17,6 +17,8 @@
 mod aggregates;
 pub mod algebra;
 mod analyze;
+mod canonical;
+mod eager;
 mod error;
 pub mod ident;
 mod parse;
@@ -32,9 +34,9 @@ pub use analyze::{analyze, analyze_inputs, AggKind, Analysis, OutputSource};
 pub use error::{PlanError, SqlPos};
 pub use parse::{parse_view, ParsedView};
 pub use plan::{
-    Input, InputRole, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, StateColumn,
-    StateKind, ValueTable, JOIN_PLAN_FORMAT, LEFT_JOIN_PLAN_FORMAT, MULTISET_PLAN_FORMAT,
-    PLAN_FORMAT,
+    Eager, Input, InputRole, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, StateColumn,
+    StateKind, ValueTable, EAGER_PLAN_FORMAT, JOIN_PLAN_FORMAT, LEFT_JOIN_PLAN_FORMAT,
+    MULTISET_PLAN_FORMAT, PLAN_FORMAT,
 };
 pub use resolve::{plan_view, resolve};
 pub use settings::{PinnedSettings, PINNED_SETTING_NAMES};

@@ -27,6 +27,9 @@ use crate::settings::PinnedSettings;
 ///   keep format 4.
 /// - 6: a join without aggregates ([`MaintenancePlan::multiset`]): groups over every output
 ///   with their row count, read back with each row repeated that many times.
+/// - 7: an inner join whose aggregates read one input (the fact), kept pre-aggregated per
+///   join key ([`MaintenancePlan::eager`]): a change of another input costs the partial
+///   groups it meets, not the fact rows.
 pub const PLAN_FORMAT: u32 = 3;
 
 /// The format of plans with several inputs (a join).
@@ -37,6 +40,9 @@ pub const LEFT_JOIN_PLAN_FORMAT: u32 = 5;
 
 /// The format of joins without aggregates ([`MaintenancePlan::multiset`]).
 pub const MULTISET_PLAN_FORMAT: u32 = 6;
+
+/// The format of inner joins with eager aggregation ([`MaintenancePlan::eager`]).
+pub const EAGER_PLAN_FORMAT: u32 = 7;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,6 +108,23 @@ impl Input {
     pub fn qualified(&self) -> String {
         crate::ident::qualified(&self.schema, &self.table)
     }
+}
+
+/// Eager aggregation of an inner join (format 7): the fact input's rows that pass its own
+/// conjuncts of the filter, pre-aggregated per value of the columns anything else reads
+/// (the join conditions with the other inputs, the group keys). Every state is a count or a
+/// sum, so a group's state is the sum of its partial groups' states.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Eager {
+    /// The input every aggregate argument reads (the fact).
+    pub fact: usize,
+    /// The fact's columns the partial groups are keyed by, in table order.
+    pub columns: Vec<String>,
+    /// The conjuncts of the filter over the fact alone: applied before pre-aggregation.
+    pub fact_filter: Option<String>,
+    /// The other conjuncts: applied where the partial groups are joined.
+    pub rest_filter: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +220,10 @@ pub struct MaintenancePlan {
     /// (`stored::check_shape` holds each format to it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub multiset: bool,
+    /// An inner join kept with the fact pre-aggregated (format 7). Absent before format 7
+    /// (`stored::check_shape` holds each format to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eager: Option<Eager>,
 }
 
 impl MaintenancePlan {

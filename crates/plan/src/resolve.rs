@@ -14,8 +14,8 @@ use crate::error::{PlanError, SqlPos};
 use crate::ident::quote_ident;
 use crate::parse::{parse_view, ParsedView};
 use crate::plan::{
-    Input, InputRole, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, JOIN_PLAN_FORMAT,
-    LEFT_JOIN_PLAN_FORMAT, MULTISET_PLAN_FORMAT, PLAN_FORMAT,
+    Input, InputRole, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, EAGER_PLAN_FORMAT,
+    JOIN_PLAN_FORMAT, LEFT_JOIN_PLAN_FORMAT, MULTISET_PLAN_FORMAT, PLAN_FORMAT,
 };
 use crate::settings::PinnedSettings;
 use crate::source::SourceTable;
@@ -367,7 +367,7 @@ pub async fn resolve(
             left_join,
         });
     }
-    let plan = MaintenancePlan {
+    let mut plan = MaintenancePlan {
         format: if analysis.multiset {
             MULTISET_PLAN_FORMAT
         } else if inputs.iter().any(|i| i.role == InputRole::Left) {
@@ -388,7 +388,12 @@ pub async fn resolve(
         having,
         notices: parsed.notices.clone(),
         multiset: analysis.multiset,
+        eager: None,
     };
+    if let Some(eager) = crate::eager::eager_for(&plan) {
+        plan.format = EAGER_PLAN_FORMAT;
+        plan.eager = Some(eager);
+    }
     check_objects(client, &plan).await?;
     Ok(plan)
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::{
     Input, InputRole, KeyColumn, MaintenancePlan, OutputColumn, ShippedColumn, StateColumn,
-    ValueTable, MULTISET_PLAN_FORMAT as NEWEST_PLAN_FORMAT,
+    ValueTable, EAGER_PLAN_FORMAT as NEWEST_PLAN_FORMAT,
 };
 use crate::settings::PinnedSettings;
 
@@ -78,7 +78,7 @@ impl MaintenancePlan {
     }
 }
 
-/// Formats 3 to 5 share one serde shape; what each may hold is checked here, so a field one
+/// Formats 3 to 7 share one serde shape; what each may hold is checked here, so a field one
 /// format lacks (`left_join` before 5) is never filled in by a default where it matters.
 fn check_shape(plan: &MaintenancePlan) -> Result<(), String> {
     let roles: Vec<InputRole> = plan.inputs.iter().map(|i| i.role).collect();
@@ -94,17 +94,40 @@ fn check_shape(plan: &MaintenancePlan) -> Result<(), String> {
             if i.left_join.is_some() { "a" } else { "no" }
         ));
     }
-    if plan.multiset != (plan.format >= 6) {
+    if plan.multiset != (plan.format == 6) {
         return Err(format!(
             "multiset is {} (a join without aggregates has format 6)",
             plan.multiset
         ));
+    }
+    if plan.eager.is_some() != (plan.format == 7) {
+        return Err(format!(
+            "it {} eager aggregation (an eager join has format 7)",
+            if plan.eager.is_some() { "has" } else { "lacks" }
+        ));
+    }
+    if let Some(e) = &plan.eager {
+        let fact = plan
+            .inputs
+            .get(e.fact)
+            .ok_or_else(|| format!("its eager fact input {} does not exist", e.fact))?;
+        if let Some(c) = e
+            .columns
+            .iter()
+            .find(|c| !fact.shipped.iter().any(|s| s.name == **c))
+        {
+            return Err(format!(
+                "its eager column {c} is not shipped by {}",
+                fact.name
+            ));
+        }
     }
     let join = roles.len() > 1 && roles[0] == InputRole::Inner && !roles.contains(&InputRole::Scan);
     let fits = match plan.format {
         3 => roles == [InputRole::Scan],
         4 => join && !roles.contains(&InputRole::Left),
         5 => join && roles.contains(&InputRole::Left),
+        7 => join && !roles.contains(&InputRole::Left),
         _ => join,
     };
     if fits {
@@ -162,6 +185,7 @@ impl From<PlanV2> for MaintenancePlan {
             having: p.having,
             notices: Vec::new(),
             multiset: false,
+            eager: None,
         }
     }
 }
@@ -243,6 +267,27 @@ mod tests {
             err.contains("format-4 plan is not of that format's shape"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn eager_aggregation_belongs_to_format_7_alone() {
+        let eager = include_str!("../../../tests/fixtures/plans/format7_eager.json");
+        let plan = MaintenancePlan::from_json(json(eager)).unwrap();
+        assert_eq!(plan.format, 7);
+        assert_eq!(plan.eager.as_ref().unwrap().columns, ["region_id"]);
+        assert_eq!(plan.to_json(), json(eager));
+        let mut stored = json(eager);
+        stored["format"] = 4.into();
+        let err = MaintenancePlan::from_json(stored).unwrap_err().to_string();
+        assert!(err.contains("an eager join has format 7"), "{err}");
+        let mut stored = json(eager);
+        stored.as_object_mut().unwrap().remove("eager");
+        let err = MaintenancePlan::from_json(stored).unwrap_err().to_string();
+        assert!(err.contains("lacks eager aggregation"), "{err}");
+        let mut stored = json(eager);
+        stored["eager"]["columns"][0] = "nope".into();
+        let err = MaintenancePlan::from_json(stored).unwrap_err().to_string();
+        assert!(err.contains("eager column nope is not shipped"), "{err}");
     }
 
     #[test]

@@ -139,6 +139,7 @@ async fn merge_version(
     if result.negative > 0 {
         return Ok(result.negative);
     }
+    metrics.record_view_rows(result.view_rows.max(0) as u64);
     let stmts = v.stmts();
     for update in &stmts.copy_updates {
         target.execute(update, &[]).await?;

@@ -45,6 +45,9 @@ pub fn create_objects(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
             stmts.extend(super::join::create_copy(plan, target, k));
         }
     }
+    if plan.eager.is_some() {
+        stmts.extend(super::eager::create_partials(plan, target));
+    }
     stmts
 }
 
@@ -78,10 +81,14 @@ pub fn reset_objects(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
 
 /// After a TRUNCATE of input `k` of a join: the join is empty (an inner join with an empty
 /// input has no rows), so the summary is reset and the input's copy emptied; the other
-/// inputs' copies stay as they are.
+/// inputs' copies stay as they are (and an eager join's partial groups, unless the fact was
+/// truncated).
 pub fn reset_for_truncated_input(plan: &MaintenancePlan, target: &Target, k: usize) -> Vec<String> {
     let mut stmts = reset_objects(plan, target);
     stmts.push(format!("DELETE FROM {}", target.input_copy(k)));
+    if plan.eager.as_ref().is_some_and(|e| e.fact == k) {
+        stmts.push(format!("DELETE FROM {}", target.partials()));
+    }
     stmts
 }
 
@@ -143,6 +150,9 @@ pub fn drop_objects(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
             (0..plan.inputs.len())
                 .map(|k| format!("DROP TABLE IF EXISTS {}", target.input_copy(k))),
         );
+    }
+    if plan.eager.is_some() {
+        stmts.push(format!("DROP TABLE IF EXISTS {}", target.partials()));
     }
     stmts.push(format!("DROP TABLE IF EXISTS {}", target.pending()));
     stmts.push(format!("DROP TABLE IF EXISTS {}", target.table()));

@@ -29,6 +29,7 @@
 use super::names::row_names;
 use super::view_rows::row_items;
 use super::Target;
+use crate::canonical::{column, conjunction, conjuncts};
 use crate::ident::quote_ident;
 use crate::plan::MaintenancePlan;
 
@@ -55,8 +56,10 @@ pub(crate) fn create_copy(plan: &MaintenancePlan, target: &Target, k: usize) -> 
         cols.join(", "),
         quoted(&input.key_columns).join(", ")
     )];
-    // The other inputs' changes look this copy up by the columns it is equated on.
-    for column in equated_columns(plan, k) {
+    // The other inputs' changes look this copy up by the columns it is equated on; an eager
+    // join's fact is looked up in its partial groups instead.
+    let looked_up = plan.eager.as_ref().is_none_or(|e| e.fact != k);
+    for column in equated_columns(plan, k).into_iter().filter(|_| looked_up) {
         if input.key_columns.first() != Some(&column) {
             stmts.push(format!(
                 "CREATE INDEX ON {} ({})",
@@ -70,9 +73,9 @@ pub(crate) fn create_copy(plan: &MaintenancePlan, target: &Target, k: usize) -> 
 
 /// Columns of input `k` that a top-level conjunct of the row filter equates with a column of
 /// another input (`"a"."x" = "b"."y"`), in order of appearance.
-fn equated_columns(plan: &MaintenancePlan, k: usize) -> Vec<String> {
+pub(super) fn equated_columns(plan: &MaintenancePlan, k: usize) -> Vec<String> {
     use sqlparser::ast::{BinaryOperator, Expr};
-    let conditions: Vec<&String> = plan
+    let conditions: Vec<String> = plan
         .filter
         .iter()
         .chain(
@@ -80,44 +83,11 @@ fn equated_columns(plan: &MaintenancePlan, k: usize) -> Vec<String> {
                 .iter()
                 .filter_map(|i| i.left_join.as_ref().map(|l| &l.on)),
         )
+        .cloned()
         .collect();
-    if conditions.is_empty() {
-        return Vec::new();
-    }
-    let all_conditions = conditions
-        .iter()
-        .map(|c| format!("({c})"))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let dialect = sqlparser::dialect::PostgreSqlDialect {};
-    let Ok(expr) = sqlparser::parser::Parser::new(&dialect)
-        .try_with_sql(&all_conditions)
-        .and_then(|mut p| p.parse_expr())
-    else {
+    let Some(all) = conjunction(&conditions).and_then(|c| conjuncts(&c)) else {
         return Vec::new();
     };
-    fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
-        match e {
-            Expr::BinaryOp {
-                left,
-                op: BinaryOperator::And,
-                right,
-            } => {
-                conjuncts(left, out);
-                conjuncts(right, out);
-            }
-            Expr::Nested(inner) => conjuncts(inner, out),
-            other => out.push(other.clone()),
-        }
-    }
-    let column = |e: &Expr| match e {
-        Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
-            Some((parts[0].value.clone(), parts[1].value.clone()))
-        }
-        _ => None,
-    };
-    let mut all = Vec::new();
-    conjuncts(&expr, &mut all);
     let name = &plan.inputs[k].name;
     let mut out: Vec<String> = Vec::new();
     for c in all {
@@ -140,7 +110,7 @@ fn equated_columns(plan: &MaintenancePlan, k: usize) -> Vec<String> {
     out
 }
 
-fn quoted(names: &[String]) -> Vec<String> {
+pub(super) fn quoted(names: &[String]) -> Vec<String> {
     names.iter().map(|n| quote_ident(n)).collect()
 }
 
@@ -230,7 +200,7 @@ pub(crate) fn staged_params_cte(plan: &MaintenancePlan) -> String {
 }
 
 /// `"__ch{k}"`: input `k`'s staged rows under its own column names, with sign and order.
-fn changes_cte(plan: &MaintenancePlan, staging: &str, k: usize) -> String {
+pub(super) fn changes_cte(plan: &MaintenancePlan, staging: &str, k: usize) -> String {
     let input = &plan.inputs[k];
     let names = row_names(plan, k);
     let (sign, seq) = (quote_ident(&names.sign), quote_ident(&names.seq));
@@ -245,7 +215,7 @@ fn changes_cte(plan: &MaintenancePlan, staging: &str, k: usize) -> String {
 }
 
 /// `"__fin{k}"`: each key input `k`'s batch touched, with its last row (sign and values).
-fn final_cte(plan: &MaintenancePlan, k: usize) -> String {
+pub(super) fn final_cte(plan: &MaintenancePlan, k: usize) -> String {
     let input = &plan.inputs[k];
     let names = row_names(plan, k);
     let (sign, seq) = (quote_ident(&names.sign), quote_ident(&names.seq));
@@ -291,7 +261,7 @@ fn after(plan: &MaintenancePlan, target: &Target, k: usize) -> String {
 
 /// Input `k`'s net change (`ΔX`), signed: touched keys leave with their copied values and
 /// enter with their last row.
-fn delta(plan: &MaintenancePlan, target: &Target, k: usize) -> String {
+pub(super) fn delta(plan: &MaintenancePlan, target: &Target, k: usize) -> String {
     let cols = shipped(plan, k).join(", ");
     let sign = quote_ident(&row_names(plan, k).sign);
     let prefixed: Vec<String> = shipped(plan, k).iter().map(|c| format!("x.{c}")).collect();
@@ -304,7 +274,7 @@ fn delta(plan: &MaintenancePlan, target: &Target, k: usize) -> String {
     )
 }
 
-fn where_clause(conds: Vec<String>) -> String {
+pub(super) fn where_clause(conds: Vec<String>) -> String {
     if conds.is_empty() {
         String::new()
     } else {
@@ -316,7 +286,7 @@ fn where_clause(conds: Vec<String>) -> String {
 /// inputs cross-joined (their conditions are in the row filter), each LEFT JOIN with its
 /// condition. Equivalent to the view's own FROM: an inner join's condition may move to WHERE,
 /// and a LEFT JOIN's condition sees only the tables before it, so it may bind to all of them.
-fn from_clause(plan: &MaintenancePlan, relations: &[String]) -> String {
+pub(super) fn from_clause(plan: &MaintenancePlan, relations: &[String]) -> String {
     let mut sql = String::new();
     for (j, (input, relation)) in plan.inputs.iter().zip(relations).enumerate() {
         let item = format!("{relation} AS {}", quote_ident(&input.name));
@@ -338,15 +308,27 @@ fn from_clause(plan: &MaintenancePlan, relations: &[String]) -> String {
 /// `D₀`, over the rows whose probe (the expression its condition equates with `D.col`) is a
 /// value of `col` the batch touched: any other row has the same matches in both states, so its
 /// view rows cancel and are left out.
+///
+/// An eager join (format 7) telescopes with its fact last: every other input's term reads the
+/// fact before the batch, which its partial groups are, and becomes per-state contributions
+/// of the partial groups it meets ([`super::eager::PARTIAL_ROWS`]); the fact's own term reads
+/// the others after the batch and stays view rows in `"__r"`.
 pub(crate) fn view_rows_ctes(plan: &MaintenancePlan, target: &Target, staging: &str) -> String {
     let n = plan.inputs.len();
     let mut ctes: Vec<String> = (0..n).map(|k| changes_cte(plan, staging, k)).collect();
     ctes.extend((0..n).map(|k| final_cte(plan, k)));
     let filter: Vec<String> = plan.filter.iter().map(|f| format!("({f})")).collect();
+    // The telescoping order: FROM order, except that an eager join's fact comes last, so the
+    // other inputs' terms read it before the batch: its partial groups as they are.
+    let fact = plan.eager.as_ref().map(|e| e.fact);
+    let mut order: Vec<usize> = (0..n).filter(|&j| Some(j) != fact).collect();
+    order.extend(fact);
+    let place = |j: usize| order.iter().position(|&o| o == j);
     let mut terms = Vec::new();
-    for k in 0..n {
+    let mut partial_terms = Vec::new();
+    for &k in &order {
         let mut relations: Vec<String> = (0..n)
-            .map(|j| match j.cmp(&k) {
+            .map(|j| match place(j).cmp(&place(k)) {
                 std::cmp::Ordering::Less => after(plan, target, j),
                 std::cmp::Ordering::Equal => delta(plan, target, j),
                 std::cmp::Ordering::Greater => target.input_copy(j),
@@ -360,16 +342,17 @@ pub(crate) fn view_rows_ctes(plan: &MaintenancePlan, target: &Target, staging: &
                 where_clause(conds)
             )
         };
-        match &plan.inputs[k].left_join {
-            None => {
-                let sign = format!(
-                    "{}.{}",
-                    quote_ident(&plan.inputs[k].name),
-                    quote_ident(&row_names(plan, k).sign)
-                );
-                terms.push(term(&relations, &sign, filter.clone()));
+        let sign = format!(
+            "{}.{}",
+            quote_ident(&plan.inputs[k].name),
+            quote_ident(&row_names(plan, k).sign)
+        );
+        match (&plan.inputs[k].left_join, fact) {
+            (None, Some(f)) if f != k => {
+                partial_terms.push(super::eager::partial_term(plan, target, relations, &sign));
             }
-            Some(left) => {
+            (None, _) => terms.push(term(&relations, &sign, filter.clone())),
+            (Some(left), _) => {
                 let mut conds = filter.clone();
                 conds.push(format!(
                     "({}) IN (SELECT \"__probe\".{} FROM {} AS \"__probe\")",
@@ -385,6 +368,13 @@ pub(crate) fn view_rows_ctes(plan: &MaintenancePlan, target: &Target, staging: &
         }
     }
     ctes.push(format!("\"__r\" AS ({})", terms.join(" UNION ALL ")));
+    if !partial_terms.is_empty() {
+        ctes.push(format!(
+            "{} AS ({})",
+            super::eager::PARTIAL_ROWS,
+            partial_terms.join(" UNION ALL ")
+        ));
+    }
     ctes.join(", ")
 }
 

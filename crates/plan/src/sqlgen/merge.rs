@@ -37,6 +37,9 @@ pub struct MergeResult {
     pub negative: i64,
     /// TIDs of groups whose min/max lost its last copy ([`recompute_extremes`]).
     pub recompute: Vec<String>,
+    /// View-row deltas the batch made (a join's fan-out): rows of `__r`, and the partial
+    /// groups an eager join's other inputs met.
+    pub view_rows: i64,
     /// Per value table: TIDs of values whose multiplicity reached 0 ([`delete_spent_values`]).
     pub spent_values: Vec<Vec<String>>,
 }
@@ -48,7 +51,8 @@ impl MergeResult {
             groups: row.get(1),
             negative: row.get(2),
             recompute: row.get(3),
-            spent_values: (4..row.len()).map(|i| row.get(i)).collect(),
+            view_rows: row.get(4),
+            spent_values: (5..row.len()).map(|i| row.get(i)).collect(),
         }
     }
 }
@@ -228,7 +232,8 @@ fn merge(plan: &MaintenancePlan, target: &Target, source: &RowSource<'_>) -> Str
     for j in 0..plan.value_tables.len() {
         ctes.extend(value_table_ctes(plan, target, j));
     }
-    ctes.push(format!("\"__d\" AS ({})", delta(plan)));
+    let partial_rows = plan.eager.is_some() && !matches!(source, RowSource::Backfill { .. });
+    ctes.push(format!("\"__d\" AS ({})", delta(plan, partial_rows)));
     ctes.push(format!("\"__up\" AS ({})", upsert(plan, target)));
 
     let mut negative = vec!["count(*) FILTER (WHERE u.\"__rows\" < 0)".to_string()];
@@ -245,7 +250,8 @@ fn merge(plan: &MaintenancePlan, target: &Target, source: &RowSource<'_>) -> Str
     let empty = if keyed { "u.\"__rows\" = 0" } else { "false" };
     format!(
         "WITH {} SELECT coalesce(array_agg(u.ctid::text) FILTER (WHERE {empty}), '{{}}'), \
-         count(*)::int8, ({})::int8, {}{} FROM \"__up\" u",
+         count(*)::int8, ({})::int8, {}, (SELECT coalesce(sum(\"__n\"), 0) FROM \"__d\")::int8{} \
+         FROM \"__up\" u",
         ctes.join(", "),
         negative.join(" + "),
         recompute_tids(plan),
@@ -353,10 +359,13 @@ fn value_table_ctes(plan: &MaintenancePlan, target: &Target, j: usize) -> Vec<St
 }
 
 /// One branch of the delta's UNION ALL: keys, a column `__c{i}` per state and `__g{i}` per
-/// min/max, each cast to its contribution type (`None`: NULL).
+/// min/max, each cast to its contribution type (`None`: NULL), then `__n`, the view-row
+/// deltas each of its rows stands for (`rows`). A branch of pre-aggregated contributions
+/// (`Width::State`) keeps each state's own type: a partial group's sum is no machine integer.
 fn delta_branch(
     plan: &MaintenancePlan,
     from: &str,
+    width: Width,
     state_item: impl Fn(usize) -> Option<String>,
     gone_item: impl Fn(usize) -> Option<String>,
 ) -> String {
@@ -366,9 +375,13 @@ fn delta_branch(
     };
     let mut items = key_columns(plan);
     for (i, s) in plan.states.iter().enumerate() {
+        let type_sql = match width {
+            Width::Row(_) => s.kind.contribution_type(&s.type_sql),
+            Width::State => &s.type_sql,
+        };
         items.push(format!(
             "{} AS {}",
-            typed(state_item(i), s.kind.contribution_type(&s.type_sql)),
+            typed(state_item(i), type_sql),
             internal("c", i)
         ));
         if !s.kind.is_linear() {
@@ -379,14 +392,31 @@ fn delta_branch(
             ));
         }
     }
+    let rows = match width {
+        Width::Row(rows) => rows,
+        Width::State => 1,
+    };
+    items.push(format!("{rows} AS \"__n\""));
     format!("SELECT {} FROM {from}", items.join(", "))
 }
 
-/// `__d`: per group, the delta of every state (and the gone extremes), without no-op groups.
-fn delta(plan: &MaintenancePlan) -> String {
+/// What a delta branch's rows are.
+#[derive(Clone, Copy)]
+enum Width {
+    /// Per-row contributions, each row standing for this many view-row deltas.
+    Row(u8),
+    /// Pre-aggregated contributions of a partial group (one view-row delta each).
+    State,
+}
+
+/// `__d`: per group, the delta of every state (and the gone extremes), and `__n`, the view-row
+/// deltas that made it; with `partial_rows`, also an eager join's partial contributions.
+/// No-op groups stay (they count as view-row deltas); the upsert leaves them out.
+fn delta(plan: &MaintenancePlan, partial_rows: bool) -> String {
     let rows_branch = delta_branch(
         plan,
         "\"__r\"",
+        Width::Row(1),
         |i| {
             let s = &plan.states[i];
             s.kind
@@ -395,10 +425,20 @@ fn delta(plan: &MaintenancePlan) -> String {
         |_| None,
     );
     let mut branches = vec![rows_branch];
+    if partial_rows {
+        branches.push(delta_branch(
+            plan,
+            super::eager::PARTIAL_ROWS,
+            Width::State,
+            |i| Some(internal("c", i)),
+            |_| None,
+        ));
+    }
     for j in 0..plan.value_tables.len() {
         branches.push(delta_branch(
             plan,
             &format!("\"__vg{j}\""),
+            Width::Row(0),
             |i| (plan.states[i].values == Some(j)).then(|| internal("c", i)),
             |i| (plan.states[i].values == Some(j)).then(|| internal("g", i)),
         ));
@@ -419,6 +459,7 @@ fn delta(plan: &MaintenancePlan) -> String {
             noop.push(format!("{gone} IS NULL"));
         }
     }
+    items.push("sum(\"__n\")::int8 AS \"__n\"".to_string());
     let grouped = format!(
         "SELECT {} FROM ({}) u{}",
         items.join(", "),
@@ -429,7 +470,7 @@ fn delta(plan: &MaintenancePlan) -> String {
         grouped
     } else {
         format!(
-            "SELECT * FROM ({grouped}) d WHERE NOT ({})",
+            "SELECT *, ({}) AS \"__noop\" FROM ({grouped}) d",
             noop.join(" AND ")
         )
     }
@@ -474,7 +515,7 @@ fn upsert(plan: &MaintenancePlan, target: &Target) -> String {
         .collect();
     let cols = cols.join(", ");
     format!(
-        "INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM \"__d\" \
+        "INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM \"__d\" WHERE NOT \"__noop\" \
          ON CONFLICT ({}) DO UPDATE SET {} RETURNING {}",
         key_columns(plan).join(", "),
         sets.join(", "),

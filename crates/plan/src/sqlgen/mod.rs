@@ -8,6 +8,7 @@
 //! settings were applied (`PinnedSettings::set_local_sql`).
 
 mod ddl;
+mod eager;
 mod join;
 mod merge;
 mod names;
@@ -16,12 +17,13 @@ mod read;
 mod view_rows;
 
 pub use ddl::{create_objects, drop_objects, reset_for_truncated_input, reset_objects};
+pub use eager::{fill_partials, update_partials};
 pub use join::{delete_from_copy, fill_copy, insert_into_copy};
 pub use merge::{
     backfill_chunk, create_staging, delete_empty_groups, delete_spent_values, merge_changes,
     merge_staged, recompute_extremes, stage_rows, MergeResult,
 };
-pub use names::{row_names, RowNames};
+pub use names::{partial_state, row_names, RowNames};
 pub use pending::{create_pending, drain_pending, insert_pending};
 pub use read::{
     alias_view, compare_diff, key_boundaries, key_ranges, serving_select, source_blocks,
@@ -79,12 +81,24 @@ impl Target {
         qualified(&self.schema, &self.input_copy_name(k))
     }
 
+    fn partials_name(&self) -> String {
+        format!("{}__partials", self.table)
+    }
+
+    /// The partial groups of an eager join's fact ([`crate::Eager`]), quoted.
+    pub fn partials(&self) -> String {
+        qualified(&self.schema, &self.partials_name())
+    }
+
     /// Every object name the version creates; each must fit Postgres' 63-byte identifiers.
     pub fn names(&self, plan: &MaintenancePlan) -> Vec<String> {
         let mut names = vec![self.table.clone(), self.pending_name()];
         names.extend((0..plan.value_tables.len()).map(|i| self.values_name(i)));
         if plan.is_join() {
             names.extend((0..plan.inputs.len()).map(|k| self.input_copy_name(k)));
+        }
+        if plan.eager.is_some() {
+            names.push(self.partials_name());
         }
         names
     }

@@ -42,6 +42,18 @@ pub fn row_names(plan: &MaintenancePlan, input: usize) -> RowNames {
     }
 }
 
+/// The column of the partials table (eager aggregation) holding state `i` over one partial
+/// group, chosen apart from the fact's shipped columns (the partials' key columns are some).
+pub fn partial_state(plan: &MaintenancePlan, i: usize) -> String {
+    let fact = plan.eager.as_ref().map_or(0, |e| e.fact);
+    let taken: Vec<&str> = plan.inputs[fact]
+        .shipped
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    apart(&format!("__summa_p{i}"), &taken)
+}
+
 /// `base`, or `base_N` with the least N that no name in `taken` is.
 fn apart(base: &str, taken: &[&str]) -> String {
     if !taken.contains(&base) {

@@ -1,0 +1,1 @@
+SELECT k.s AS "n", count(*), sum(f."__summa_p1") AS total, count(f."__n") AS ns FROM hostile_fact f JOIN hostile_keyed k ON k."__summa_seq" = f."__summa_p0" WHERE f."__e" > 0 AND f."__noop" IS NOT NULL GROUP BY k.s
