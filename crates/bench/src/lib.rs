@@ -166,6 +166,22 @@ impl Ctx {
         Ok(())
     }
 
+    /// Apply everything written (a child sidecar until its streams pass a commit marker), then
+    /// verify each of `created` against its SELECT.
+    pub async fn apply_and_verify(
+        &mut self,
+        created: Vec<(BenchView, i32)>,
+        when: &str,
+    ) -> anyhow::Result<()> {
+        let child = self.start_child().await?;
+        let marker = sidecar::commit_marker(&self.client).await?;
+        sidecar::wait_streams(&self.client, marker, Duration::from_secs(900)).await?;
+        for (view, version) in created {
+            self.verify(view, version, when).await?;
+        }
+        child.stop().await
+    }
+
     /// Drop one view (every version).
     pub async fn drop_view(&mut self, v: BenchView) -> anyhow::Result<()> {
         let mut attempt = 0;

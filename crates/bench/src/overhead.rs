@@ -190,14 +190,8 @@ async fn with_join(
         tps.push(run?);
         b.inc(1);
     }
-    let child = ctx.start_child().await?;
-    let marker = sidecar::commit_marker(&ctx.client).await?;
-    sidecar::wait_streams(&ctx.client, marker, Duration::from_secs(900)).await?;
-    for (view, version) in created {
-        ctx.verify(view, version, "after the writer-overhead rounds")
-            .await?;
-    }
-    child.stop().await?;
+    ctx.apply_and_verify(created, "after the writer-overhead rounds")
+        .await?;
     ctx.drop_view(JOIN_VIEW).await?;
     Ok(tps)
 }

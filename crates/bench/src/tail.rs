@@ -44,15 +44,8 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     if ctx.opts.wants(Scenario::Overhead) {
         overhead::run(ctx).await?;
     }
-    // Everything written is applied, then both views are compared with their SELECT.
-    let child = ctx.start_child().await?;
-    let marker = sidecar::commit_marker(&ctx.client).await?;
-    sidecar::wait_streams(&ctx.client, marker, Duration::from_secs(900)).await?;
-    for (view, version) in created {
-        ctx.verify(view, version, "after the scenarios with both views live")
-            .await?;
-    }
-    child.stop().await?;
+    ctx.apply_and_verify(created, "after the scenarios with both views live")
+        .await?;
     ctx.drop_views().await?;
     Ok(())
 }
