@@ -622,7 +622,16 @@ async fn random_join_workload_matches_after_every_transaction() {
         );
         exec(&client, &sql).await;
     }
-    let views = specs(&["j_three", "j_self", "j_region", "l_snowflake", "l_self"]);
+    // Plain and eager (j_region, j_four: counts and sums kept per partial group) inner joins,
+    // and LEFT JOINs.
+    let views = specs(&[
+        "j_three",
+        "j_self",
+        "j_region",
+        "j_four",
+        "l_snowflake",
+        "l_self",
+    ]);
     for spec in &views {
         db.create(&spec.name, &spec.sql);
     }
