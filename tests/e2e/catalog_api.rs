@@ -99,6 +99,40 @@ async fn commands_against_a_locked_source_fail_within_the_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn drop_behind_a_reader_fails_within_the_budget_and_keeps_the_view() {
+    let db = with_items("drop_budget").await;
+    db.create("v", VIEW);
+    let config = db.config_file("statement_budget_ms = 500\n");
+    let config = config.to_str().unwrap();
+    // A long report reads the summary: DROP TABLE would wait for it.
+    let reader = db.client().await;
+    reader
+        .batch_execute("BEGIN; LOCK TABLE public.v__v1 IN ACCESS SHARE MODE")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let (ok, out, err) = db
+        .summa_within(&["--config", config, "drop", "v"], Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("drop hung behind the reader (no budget)"));
+    assert!(!ok, "drop succeeded behind the reader:\n{out}");
+    assert!(
+        err.contains("statement timeout"),
+        "not a clear budget error:\n{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "drop took {:?}",
+        started.elapsed()
+    );
+    reader.batch_execute("ROLLBACK").await.unwrap();
+    // Nothing was half dropped: the view is still there and equal to its SELECT.
+    let (ok, out, err) = db.summa(&["verify", "v"]);
+    assert!(ok && out.contains("equal"), "{out}\n{err}");
+    let (ok, out, err) = db.summa(&["drop", "v"]);
+    assert!(ok, "{out}\n{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn rebuild_and_exact_verify_keep_the_pinned_time_zone() {
     let db = TestDb::new("pinned_tz").await;
     connect(&cluster().url("postgres"))
