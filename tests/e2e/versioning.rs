@@ -181,6 +181,27 @@ async fn retired_versions_stop_being_maintained_and_are_dropped() {
     // gc keeps it within the retention, drops it after.
     assert!(db.summa(&["gc"]).1.contains("nothing to drop"));
     let config = std::env::temp_dir().join(format!("summa-{}-gc.toml", db.name));
+    // Behind a reader of the retired table, gc fails within the statement budget and drops
+    // nothing.
+    std::fs::write(&config, "retention_hours = 0\nstatement_budget_ms = 500\n").unwrap();
+    let reader = db.client().await;
+    reader
+        .batch_execute("BEGIN; LOCK TABLE sales__v1 IN ACCESS SHARE MODE")
+        .await
+        .unwrap();
+    let (ok, out, err) = db
+        .summa_within(
+            &["--config", config.to_str().unwrap(), "gc"],
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|| panic!("gc hung behind the reader (no budget)"));
+    assert!(!ok && err.contains("statement timeout"), "{out}{err}");
+    reader.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(
+        state(&db, 1).await,
+        "retired",
+        "gc behind a reader dropped it"
+    );
     std::fs::write(&config, "retention_hours = 0\n").unwrap();
     let (ok, out, err) = db.summa(&["--config", config.to_str().unwrap(), "gc"]);
     assert!(ok && out.contains("dropped sales v1"), "{out}{err}");
