@@ -250,12 +250,33 @@ fn after(plan: &MaintenancePlan, target: &Target, k: usize) -> String {
     let cols = shipped(plan, k).join(", ");
     let sign = quote_ident(&row_names(plan, k).sign);
     let prefixed: Vec<String> = shipped(plan, k).iter().map(|c| format!("x.{c}")).collect();
+    // NOT IN, not NOT EXISTS: Postgres runs it as a hashed subplan whatever it estimates the
+    // batch's keys at (the staging table has no statistics, so the estimate is about one
+    // row, and NOT EXISTS became a nested-loop anti join comparing every row of the copy
+    // with every touched key). Primary keys are never NULL, so the two mean the same.
+    let key = |alias: &str| {
+        let cols: Vec<String> = plan.inputs[k]
+            .key_columns
+            .iter()
+            .map(|c| format!("{alias}.{}", quote_ident(c)))
+            .collect();
+        match cols.as_slice() {
+            [one] => one.clone(),
+            _ => format!("({})", cols.join(", ")),
+        }
+    };
+    let picked: Vec<String> = plan.inputs[k]
+        .key_columns
+        .iter()
+        .map(|c| format!("f.{}", quote_ident(c)))
+        .collect();
     format!(
-        "(SELECT {} FROM {} x WHERE NOT EXISTS (SELECT 1 FROM \"__fin{k}\" f WHERE {}) \
+        "(SELECT {} FROM {} x WHERE {} NOT IN (SELECT {} FROM \"__fin{k}\" f) \
          UNION ALL SELECT {cols} FROM \"__fin{k}\" WHERE {sign} = 1)",
         prefixed.join(", "),
         target.input_copy(k),
-        same_key(plan, k, "f", "x")
+        key("x"),
+        picked.join(", "),
     )
 }
 
