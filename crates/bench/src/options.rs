@@ -32,7 +32,7 @@ pub struct BenchArgs {
     /// Results directory (default: bench-results/<UTC timestamp>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Small and short (N = 200k): finishes in a few minutes, for reviews.
+    /// Small and short (N = 200k, TPC-H SF 0.01): finishes in a few minutes, for reviews.
     #[arg(long)]
     quick: bool,
     /// TPC-H scale factor of the tpch scenario (default 1; 0.01 with --quick).
@@ -41,6 +41,9 @@ pub struct BenchArgs {
     /// Seed of the tpch scenario's changes (RF1, RF2, dimension updates).
     #[arg(long)]
     tpch_seed: Option<u64>,
+    /// Measure each TPC-H query alone on its stream (default: the seven live together).
+    #[arg(long)]
+    tpch_alone: bool,
     /// Only these scenarios: fresh, growth, join, sustained, ceiling, bulk, overhead, tpch.
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<Scenario>>,
@@ -83,6 +86,7 @@ pub struct Options {
     /// TPC-H scale factor.
     pub tpch_sf: f64,
     pub tpch_seed: u64,
+    pub tpch_alone: bool,
 }
 
 impl Options {
@@ -159,6 +163,7 @@ impl Options {
                 only,
                 tpch_sf,
                 tpch_seed: a.tpch_seed.unwrap_or(20_251_202),
+                tpch_alone: a.tpch_alone,
             },
             a.out,
         ))

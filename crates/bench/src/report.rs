@@ -538,15 +538,12 @@ fn tpch(s: &mut String, r: &Results) {
     let _ = writeln!(
         s,
         "TPC-H at SF {} (tpchgen; {}; loaded in {:.0} s). Q1, Q3, Q5, Q6, Q10, Q12 and Q14 with \
-         the spec's validation parameters, ORDER BY and LIMIT removed, as seven summa versions \
-         created together ({:.1} s, one snapshot) and live together on one stream, each beside \
-         a materialized view of the same SELECT. Changes, each one transaction (seed {}): RF1 \
+         the spec's validation parameters, ORDER BY and LIMIT removed, as summa versions ({:.1} s \
+         of `summa create`) {}, each beside a materialized view of the same SELECT. Changes, each one transaction (seed {}): RF1 \
          ({} new orders with 1–7 lineitems each), RF2 ({} oldest orders and their lineitems \
          deleted), one ASIA nation renamed, {} customers' `c_mktsegment`, {} parts' `p_type`. \
-         **summa**: from COMMIT returning until the sidecar applied the transaction to all \
-         seven versions (one batch: the same figure on every query's row). **REFRESH**: of the \
-         query's materialized view, right after, alone. A query's ratio is its REFRESH against \
-         the whole batch; \"all seven\" adds the seven REFRESHes up. Median of {} (min–max). \
+         **summa**: from COMMIT returning until the sidecar applied the transaction {}. \
+         **REFRESH**: of the query's materialized view, right after, alone. Median of {} (min–max). \
          The sidecar ran with statement_budget_ms = {} (the bench raises it: an RF step's \
          merge may run longer than the default).\n",
         num(t.sf),
@@ -557,11 +554,23 @@ fn tpch(s: &mut String, r: &Results) {
             .join(", "),
         t.load_s,
         t.backfill_s,
+        if t.alone {
+            "each alone on its stream, one after the other"
+        } else {
+            "created together (one snapshot) and live together on one stream"
+        },
         t.seed,
         t.step_orders,
         t.step_orders,
         t.dim_rows,
         t.dim_rows,
+        if t.alone {
+            "to the query's version"
+        } else {
+            "to all seven versions (one batch: the same figure on every query's row; a query's \
+             ratio is its REFRESH against the whole batch, \"all seven\" adds the seven \
+             REFRESHes up)"
+        },
         r.options.repeat,
         t.budget_ms
     );

@@ -235,6 +235,8 @@ pub struct Tpch {
     pub sf: f64,
     /// Seed of the changes (`--tpch-seed`).
     pub seed: u64,
+    /// Each query alone on its stream (`--tpch-alone`), else the seven live together.
+    pub alone: bool,
     /// Orders of one RF1 or RF2 step.
     pub step_orders: u64,
     /// Customers or parts of one dimension update.
@@ -245,7 +247,7 @@ pub struct Tpch {
     pub tables: Vec<(String, u64)>,
     /// Generate + COPY + primary keys + ANALYZE.
     pub load_s: f64,
-    /// `summa create` of the seven versions together (one snapshot).
+    /// `summa create` of the versions (added up over the creates when alone).
     pub backfill_s: f64,
     pub rows: Vec<TpchRow>,
 }

@@ -4,8 +4,9 @@
 //! ([`refresh`]).
 //!
 //! The seven summa versions are created together (one stream, one snapshot) and live together
-//! under one in-process sidecar, as a deployment would keep them; beside each, a materialized
-//! view of the same SELECT. Per step: commit the change, time from COMMIT returning until the
+//! under one in-process sidecar, as a deployment would keep them (or, with `--tpch-alone`, each
+//! alone on its stream, one after the other); beside each, a materialized view of the same
+//! SELECT. Per step: commit the change, time from COMMIT returning until the
 //! sidecar applied it (to all seven versions: one batch), then REFRESH each materialized view,
 //! timed alone, right after. A query's ratio is its REFRESH against the whole batch, which also
 //! did the other six views' work; the row "all seven" compares the batch with the seven
@@ -25,7 +26,7 @@ use super::fresh::{ms, timed};
 use super::results::{Tpch, TpchRow};
 use super::sidecar::{self, InProcess};
 use super::stats::{num, ratio, Stat};
-use super::{bar, spinner, Ctx, SCHEMA};
+use super::{bar, spinner, BenchView, Ctx, SCHEMA};
 
 const APPLY_TIMEOUT: Duration = Duration::from_secs(1800);
 
@@ -73,7 +74,48 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
             .await?;
         s.finish_and_clear();
     }
-    let specs: Vec<ViewSpec> = QUERIES
+    println!("  changes seeded with {seed} (--tpch-seed)");
+    let alone = ctx.opts.tpch_alone;
+    let groups: Vec<Vec<BenchView>> = if alone {
+        QUERIES.iter().map(|q| vec![*q]).collect()
+    } else {
+        vec![QUERIES.to_vec()]
+    };
+    let mut rows = Vec::new();
+    let (mut backfill_s, mut budget_ms) = (0.0, 0);
+    for group in groups {
+        let (b, budget) = measure(ctx, &group, &mut rows).await?;
+        backfill_s += b;
+        budget_ms = budget;
+    }
+    ctx.results.tpch = Some(Tpch {
+        sf,
+        seed,
+        alone,
+        step_orders: STEP_ORDERS,
+        budget_ms,
+        dim_rows: DIM_ROWS,
+        tables,
+        load_s,
+        backfill_s,
+        rows,
+    });
+    drop_views(ctx).await?;
+    Ok(())
+}
+
+/// Create summa versions of `views` together (one stream), apply every change kind
+/// `repeat` times, each timed until applied and followed by a REFRESH of each view's
+/// materialized view; verify; drop the versions. Appends to `rows`; returns the seconds of
+/// `summa create` and the statement budget the sidecar ran with.
+async fn measure(
+    ctx: &mut Ctx,
+    views: &[BenchView],
+    rows: &mut Vec<TpchRow>,
+) -> anyhow::Result<(f64, u64)> {
+    let (sf, seed) = (ctx.opts.tpch_sf, ctx.opts.tpch_seed);
+    let labels: Vec<&str> = views.iter().map(|q| q.label).collect();
+    let specs: Vec<ViewSpec> = views
         .iter()
         .map(|q| ViewSpec {
             name: q.name.into(),
@@ -84,12 +126,14 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     let created_at = Instant::now();
     let created = summa_catalog::create_views(&ctx.conn, &mut ctx.client, &specs, &opts)
         .await
-        .map_err(|e| anyhow::anyhow!("summa create of the TPC-H views: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("summa create of {}: {e}", labels.join(", ")))?;
     let backfill_s = created_at.elapsed().as_secs_f64();
-    println!("  the seven versions created together (one stream) in {backfill_s:.1} s");
+    println!(
+        "  {} created together (one stream) in {backfill_s:.1} s",
+        labels.join(", ")
+    );
 
     let mut rf = Refresh::prepare(&ctx.client, sf, seed).await?;
-    println!("  changes seeded with {seed} (--tpch-seed)");
     let mut config = ctx.config.clone();
     config.statement_budget_ms = config.statement_budget_ms.max(TPCH_BUDGET_MS);
     let runner = InProcess::start(&ctx.conn, &ctx.client, &config, &ctx.metrics).await?;
@@ -102,10 +146,13 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     let repeat = ctx.opts.repeat;
     let progress = bar(
         (Change::ALL.len() * repeat) as u64,
-        "TPC-H changes (each: summa, then 7 REFRESH)",
+        &format!("{} changes (each: summa, then REFRESH)", labels.join(", ")),
     );
     // Per change kind: source rows, summa ms, REFRESH ms per query (and their sum).
-    let mut samples: Vec<Samples> = Change::ALL.iter().map(|_| Samples::new()).collect();
+    let mut samples: Vec<Samples> = Change::ALL
+        .iter()
+        .map(|_| Samples::new(views.len()))
+        .collect();
     for _ in 0..repeat {
         for (kind, m) in Change::ALL.iter().zip(&mut samples) {
             let n = match kind {
@@ -117,7 +164,7 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
             m.summa.push(ms(committed.elapsed()));
             m.changed.push(changed as f64);
             let mut total = 0.0;
-            for (q, r) in QUERIES.iter().zip(&mut m.refresh) {
+            for (q, r) in views.iter().zip(&mut m.refresh) {
                 let t = timed(
                     &ctx.client,
                     &format!("REFRESH MATERIALIZED VIEW {SCHEMA}.{}_mv", q.name),
@@ -132,24 +179,29 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     }
     progress.finish_and_clear();
 
-    let mut rows = Vec::new();
+    let first = rows.len();
     for (kind, m) in Change::ALL.iter().zip(samples) {
         let summa_ms = Stat::of(m.summa);
         let changed = Stat::of(m.changed);
         let mut line = format!(
-            "  {} ({} source rows): summa {} (all seven) | REFRESH",
+            "  {} ({} source rows): summa {} ({}) | REFRESH",
             kind.label(),
             num(changed.median),
-            summa_ms.show(" ms")
+            summa_ms.show(" ms"),
+            labels.join(", ")
         );
-        for (i, r) in m.refresh.into_iter().chain([m.all]).enumerate() {
+        let mut refreshes: Vec<Vec<f64>> = m.refresh;
+        if views.len() > 1 {
+            refreshes.push(m.all);
+        }
+        for (i, r) in refreshes.into_iter().enumerate() {
             let refresh_ms = Stat::of(r);
-            let (query, backfill) = match QUERIES.get(i) {
+            let (query, backfill) = match views.get(i) {
                 Some(q) => (
                     q.label.to_string(),
                     created[i].backfill_elapsed.as_secs_f64(),
                 ),
-                None => ("all seven".to_string(), backfill_s),
+                None => (ALL.to_string(), backfill_s),
             };
             let row = TpchRow {
                 query,
@@ -173,33 +225,27 @@ pub async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     }
 
     let mut all_equal = true;
-    for (q, c) in QUERIES.iter().zip(&created) {
+    for (q, c) in views.iter().zip(&created) {
         ctx.verify(*q, c.version, &format!("TPC-H SF {sf}, after the changes"))
             .await?;
         let equal = ctx.results.verified.last().is_some_and(|v| v.equal);
         all_equal &= equal;
-        for row in rows.iter_mut().filter(|r| r.query == q.label) {
+        for row in rows[first..].iter_mut().filter(|r| r.query == q.label) {
             row.verified = equal;
         }
     }
-    for row in rows.iter_mut().filter(|r| r.query == "all seven") {
+    for row in rows[first..].iter_mut().filter(|r| r.query == ALL) {
         row.verified = all_equal;
     }
     runner.stop().await?;
-    ctx.results.tpch = Some(Tpch {
-        sf,
-        seed,
-        step_orders: STEP_ORDERS,
-        budget_ms: config.statement_budget_ms,
-        dim_rows: DIM_ROWS,
-        tables,
-        load_s,
-        backfill_s,
-        rows,
-    });
-    drop_views(ctx).await?;
-    Ok(())
+    for q in views {
+        ctx.drop_view(q.name).await?;
+    }
+    Ok((backfill_s, config.statement_budget_ms))
 }
+
+/// The row of the seven queries together (their REFRESHes added up).
+const ALL: &str = "all seven";
 
 /// Drop the TPC-H summa versions and materialized views.
 async fn drop_views(ctx: &mut Ctx) -> anyhow::Result<()> {
@@ -218,18 +264,18 @@ async fn drop_views(ctx: &mut Ctx) -> anyhow::Result<()> {
 struct Samples {
     changed: Vec<f64>,
     summa: Vec<f64>,
-    /// Per query, in [`QUERIES`] order.
+    /// Per measured query, in order.
     refresh: Vec<Vec<f64>>,
     /// The seven REFRESHes of a step together.
     all: Vec<f64>,
 }
 
 impl Samples {
-    fn new() -> Samples {
+    fn new(views: usize) -> Samples {
         Samples {
             changed: Vec::new(),
             summa: Vec::new(),
-            refresh: QUERIES.iter().map(|_| Vec::new()).collect(),
+            refresh: vec![Vec::new(); views],
             all: Vec::new(),
         }
     }
