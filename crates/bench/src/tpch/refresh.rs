@@ -60,6 +60,16 @@ impl Change {
         Change::PartType,
     ];
 
+    /// The tables the change writes.
+    pub fn tables(self) -> &'static [&'static str] {
+        match self {
+            Change::Rf1 | Change::Rf2 => &["orders", "lineitem"],
+            Change::Nation => &["nation"],
+            Change::Segment => &["customer"],
+            Change::PartType => &["part"],
+        }
+    }
+
     pub fn label(self) -> String {
         match self {
             Change::Rf1 => format!("RF1: {STEP_ORDERS} new orders"),
