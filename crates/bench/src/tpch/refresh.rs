@@ -15,6 +15,9 @@ use tokio_postgres::{Client, Statement};
 use crate::sidecar::insert_lsn;
 use crate::SCHEMA;
 
+/// What a renamed nation's name ends with.
+const RENAMED: &str = " (renamed)";
+
 /// Orders of one RF1 or RF2 step.
 pub const STEP_ORDERS: u64 = 1_000;
 /// Customers or parts of one dimension update.
@@ -147,7 +150,14 @@ impl Refresh {
             )
             .await?
             .iter()
-            .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1), false))
+            .map(|r| {
+                // A nation an earlier measurement left renamed keeps its spec name here.
+                let name: String = r.get(1);
+                match name.strip_suffix(RENAMED) {
+                    Some(base) => (r.get::<_, i64>(0), base.to_string(), true),
+                    None => (r.get::<_, i64>(0), name, false),
+                }
+            })
             .collect();
         Ok(Refresh {
             rng: Rng::new(seed),
@@ -379,7 +389,7 @@ impl Refresh {
         let (key, name, renamed) = &mut self.nations[i];
         *renamed = !*renamed;
         let to = if *renamed {
-            format!("{name} (renamed)")
+            format!("{name}{RENAMED}")
         } else {
             name.clone()
         };
