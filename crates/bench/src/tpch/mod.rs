@@ -30,8 +30,8 @@ use super::{bar, spinner, BenchView, Ctx, SCHEMA};
 
 const APPLY_TIMEOUT: Duration = Duration::from_secs(1800);
 
-/// statement_budget_ms of the sidecar applying the changes (at least; a larger configured one
-/// stays): one RF step's merge for a join view runs longer than the default 30 s at SF 0.1 (the
+/// statement_budget_ms of `summa create` and of the sidecar applying the changes (at least; a
+/// larger configured one stays): one RF step's merge for a join view runs longer than the default 30 s at SF 0.1 (the
 /// batch's change set is estimated at one row and joined by nested loops with the input copies,
 /// docs/benchmarks.md), and a statement over budget is cancelled and retried forever.
 const TPCH_BUDGET_MS: u64 = 900_000;
@@ -122,7 +122,12 @@ async fn measure(
             sql: q.sql.into(),
         })
         .collect();
-    let opts = ctx.create_options();
+    let mut opts = ctx.create_options();
+    // Copying lineitem into a join's input copy runs past the default 30 s at SF 1 on a loaded
+    // machine; give `summa create` the same room as the sidecar.
+    opts.statement_budget = opts
+        .statement_budget
+        .max(Duration::from_millis(TPCH_BUDGET_MS));
     let created_at = Instant::now();
     let created = summa_catalog::create_views(&ctx.conn, &mut ctx.client, &specs, &opts)
         .await
