@@ -14,7 +14,8 @@
 //! (a bare slot drain of the same transaction + one upsert of its distinct groups). At the
 //! first N the scenarios that need V1 and V2 live together follow, with the sidecar as a child
 //! process so its CPU and memory are its own: sustained writers, the decode ceiling, one bulk
-//! transaction, writer overhead (pgbench). Every view is verified against its SELECT after it
+//! transaction, writer overhead (pgbench). Last, TPC-H ([`tpch`]: its own tables, seven of its
+//! queries as views, its refresh functions as workload). Every view is verified against its SELECT after it
 //! was measured: a benchmark of a wrong result is worthless, and the run fails.
 //!
 //! Ratios compare figures of one run on one machine; absolute figures move with its load.
@@ -35,6 +36,7 @@ mod sidecar;
 mod stats;
 mod sustained;
 mod tail;
+mod tpch;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -155,7 +157,7 @@ impl Ctx {
     /// Drop every bench view (summa versions, the materialized view, floor tables).
     pub async fn drop_views(&mut self) -> anyhow::Result<()> {
         for v in VIEWS.iter().chain([&JOIN_VIEW]) {
-            self.drop_view(*v).await?;
+            self.drop_view(v.name).await?;
         }
         self.client
             .batch_execute(&format!(
@@ -182,11 +184,11 @@ impl Ctx {
         child.stop().await
     }
 
-    /// Drop one view (every version).
-    pub async fn drop_view(&mut self, v: BenchView) -> anyhow::Result<()> {
+    /// Drop one summa view (every version), retrying while its slot is still held.
+    pub async fn drop_view(&mut self, name: &str) -> anyhow::Result<()> {
         let mut attempt = 0;
         // A just-stopped sidecar's walsender may hold the slot for a moment.
-        while let Err(err) = summa_catalog::drop_view(&mut self.client, v.name).await {
+        while let Err(err) = summa_catalog::drop_view(&mut self.client, name).await {
             attempt += 1;
             if attempt > 40 {
                 return Err(err.into());
@@ -480,6 +482,19 @@ async fn run_scenarios(ctx: &mut Ctx) -> anyhow::Result<()> {
             pub_ = drain::PUBLICATION
         ))
         .await?;
+    if ctx.opts.wants_orders() {
+        run_orders_scenarios(ctx).await?;
+    }
+    if ctx.opts.wants(Scenario::Tpch) {
+        println!("## TPC-H at SF {}", ctx.opts.tpch_sf);
+        tpch::run(ctx).await?;
+    }
+    ctx.drop_views().await?;
+    Ok(())
+}
+
+/// The scenarios of the reference workload (`orders`, `regions`).
+async fn run_orders_scenarios(ctx: &mut Ctx) -> anyhow::Result<()> {
     let plan = ctx.opts.plan();
     let tail_at = ctx.opts.tail_rows();
     let mut tail_done = !ctx.opts.wants_tail();
@@ -511,7 +526,6 @@ async fn run_scenarios(ctx: &mut Ctx) -> anyhow::Result<()> {
         grow_to(ctx, tail_at).await?;
         tail::run(ctx).await?;
     }
-    ctx.drop_views().await?;
     Ok(())
 }
 

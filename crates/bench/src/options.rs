@@ -32,10 +32,19 @@ pub struct BenchArgs {
     /// Results directory (default: bench-results/<UTC timestamp>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Small and short (N = 200k): finishes in a few minutes, for reviews.
+    /// Small and short (N = 200k, TPC-H SF 0.01): finishes in a few minutes, for reviews.
     #[arg(long)]
     quick: bool,
-    /// Only these scenarios: fresh, growth, join, sustained, ceiling, bulk, overhead.
+    /// TPC-H scale factor of the tpch scenario (default 1; 0.01 with --quick).
+    #[arg(long)]
+    tpch_sf: Option<f64>,
+    /// Seed of the tpch scenario's changes (RF1, RF2, dimension updates).
+    #[arg(long)]
+    tpch_seed: Option<u64>,
+    /// Measure each TPC-H query alone on its stream (default: the seven live together).
+    #[arg(long)]
+    tpch_alone: bool,
+    /// Only these scenarios: fresh, growth, join, sustained, ceiling, bulk, overhead, tpch.
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<Scenario>>,
 }
@@ -51,6 +60,8 @@ pub enum Scenario {
     Ceiling,
     Bulk,
     Overhead,
+    /// TPC-H Q1, Q3, Q5, Q6, Q10, Q12, Q14 under RF1, RF2 and dimension updates.
+    Tpch,
 }
 
 /// The resolved options of one run (`--quick` changes the defaults, flags override them).
@@ -72,6 +83,10 @@ pub struct Options {
     pub pgbench_clients: u32,
     pub quick: bool,
     pub only: Vec<Scenario>,
+    /// TPC-H scale factor.
+    pub tpch_sf: f64,
+    pub tpch_seed: u64,
+    pub tpch_alone: bool,
 }
 
 impl Options {
@@ -116,8 +131,13 @@ impl Options {
                 Scenario::Ceiling,
                 Scenario::Bulk,
                 Scenario::Overhead,
+                Scenario::Tpch,
             ]
         });
+        let tpch_sf = a.tpch_sf.unwrap_or(if q { 0.01 } else { 1.0 });
+        if !(tpch_sf.is_finite() && tpch_sf > 0.0) {
+            bail!("--tpch-sf must be a positive number");
+        }
         let bulk_rows = a.bulk_rows.unwrap_or(if q { 200_000 } else { 1_000_000 });
         let backlog: u64 = if q { 50_000 } else { 500_000 };
         Ok((
@@ -141,6 +161,9 @@ impl Options {
                 pgbench_clients: 4,
                 quick: q,
                 only,
+                tpch_sf,
+                tpch_seed: a.tpch_seed.unwrap_or(20_251_202),
+                tpch_alone: a.tpch_alone,
             },
             a.out,
         ))
@@ -181,6 +204,14 @@ impl Options {
                 (n, ks)
             })
             .collect()
+    }
+
+    /// Whether a scenario of the reference workload (orders, regions) runs.
+    pub(super) fn wants_orders(&self) -> bool {
+        [Scenario::Fresh, Scenario::Growth, Scenario::Join]
+            .iter()
+            .any(|s| self.wants(*s))
+            || self.wants_tail()
     }
 
     /// The size at which the scenarios with V1 and V2 live together run.

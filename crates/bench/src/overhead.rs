@@ -192,7 +192,7 @@ async fn with_join(
     }
     ctx.apply_and_verify(created, "after the writer-overhead rounds")
         .await?;
-    ctx.drop_view(JOIN_VIEW).await?;
+    ctx.drop_view(JOIN_VIEW.name).await?;
     Ok(tps)
 }
 

@@ -51,6 +51,7 @@ pub fn render(r: &Results) -> String {
     bulk(&mut s, r);
     ceiling(&mut s, r);
     join(&mut s, r);
+    tpch(&mut s, r);
     if !r.notes.is_empty() {
         let _ = writeln!(s, "\n## Notes\n");
         for n in &r.notes {
@@ -526,6 +527,97 @@ fn join(s: &mut String, r: &Results) {
             x(row.vs_refresh()),
             num(target),
             verdict(met)
+        );
+    }
+}
+
+/// TPC-H's target: every query at least this many times faster than its REFRESH, at SF 1.
+const TPCH_TARGET: f64 = 50.0;
+
+fn tpch(s: &mut String, r: &Results) {
+    let Some(t) = &r.tpch else {
+        return;
+    };
+    let _ = writeln!(s, "\n## 8. TPC-H\n");
+    let _ = writeln!(
+        s,
+        "TPC-H at SF {} (tpchgen; {}; loaded in {:.0} s). Q1, Q3, Q5, Q6, Q10, Q12 and Q14 with \
+         the spec's validation parameters, ORDER BY and LIMIT removed, as summa versions ({:.1} s \
+         of `summa create`) {}, each beside a materialized view of the same SELECT. Changes, each one transaction (seed {}): RF1 \
+         ({} new orders with 1–7 lineitems each), RF2 ({} oldest orders and their lineitems \
+         deleted), one ASIA nation renamed, {} customers' `c_mktsegment`, {} parts' `p_type`. \
+         **summa**: from COMMIT returning until the sidecar applied the transaction {}. \
+         **REFRESH**: of the query's materialized view, right after, alone. Median of {} (min–max). \
+         The sidecar ran with statement_budget_ms = {} (the bench raises it: an RF step's \
+         merge may run longer than the default).\n",
+        num(t.sf),
+        t.tables
+            .iter()
+            .map(|(table, n)| format!("{table} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        t.load_s,
+        t.backfill_s,
+        if t.alone {
+            "each alone on its stream, one after the other"
+        } else {
+            "created together (one snapshot) and live together on one stream"
+        },
+        t.seed,
+        t.step_orders,
+        t.step_orders,
+        t.dim_rows,
+        t.dim_rows,
+        if t.alone {
+            "to the query's version"
+        } else {
+            "to all seven versions (one batch: the same figure on every query's row; a query's \
+             ratio is its REFRESH against the whole batch, \"all seven\" adds the seven \
+             REFRESHes up)"
+        },
+        r.options.repeat,
+        t.budget_ms
+    );
+    let _ = writeln!(
+        s,
+        "| query | change | source rows | summa | REFRESH | REFRESH ÷ summa | target (at SF 1) |\n|---|---|---|---|---|---|---|"
+    );
+    for row in &t.rows {
+        let target = if row.query == "all seven" {
+            "—".to_string()
+        } else {
+            let met = (t.sf >= 0.9).then_some(row.vs_refresh >= TPCH_TARGET);
+            format!("≥ {}×: {}", num(TPCH_TARGET), verdict(met))
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | **{}** | {} |",
+            row.query,
+            row.change,
+            num(row.source_rows.median),
+            row.summa_ms.show(" ms"),
+            row.refresh_ms.show(" ms"),
+            x(row.vs_refresh),
+            target
+        );
+    }
+    let _ = writeln!(s, "\n| query | backfill | verified |\n|---|---|---|");
+    let mut seen: Vec<&str> = Vec::new();
+    for row in &t.rows {
+        if seen.contains(&row.query.as_str()) {
+            continue;
+        }
+        seen.push(&row.query);
+        let _ = writeln!(
+            s,
+            "| {} | {:.1} s | {} |",
+            row.query,
+            row.backfill_s,
+            if row.verified {
+                "equal"
+            } else {
+                "**different**"
+            }
         );
     }
 }

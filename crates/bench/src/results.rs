@@ -21,6 +21,8 @@ pub struct Results {
     pub ceiling: Option<Ceiling>,
     pub bulk: Option<Bulk>,
     pub overhead: Option<Overhead>,
+    /// TPC-H: seven queries under the refresh functions and dimension updates.
+    pub tpch: Option<Tpch>,
     pub verified: Vec<Verified>,
     /// Findings and caveats of this run, printed in the report.
     pub notes: Vec<String>,
@@ -43,6 +45,7 @@ impl Results {
             ceiling: None,
             bulk: None,
             overhead: None,
+            tpch: None,
             verified: Vec::new(),
             notes: Vec::new(),
             plots: Vec::new(),
@@ -227,6 +230,50 @@ pub struct OverheadRow {
     pub setup: String,
     pub tps: Stat,
     pub vs_none: f64,
+}
+
+/// TPC-H at one scale factor: the seven versions live together on one stream.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tpch {
+    pub sf: f64,
+    /// Seed of the changes (`--tpch-seed`).
+    pub seed: u64,
+    /// Each query alone on its stream (`--tpch-alone`), else the seven live together.
+    pub alone: bool,
+    /// Orders of one RF1 or RF2 step.
+    pub step_orders: u64,
+    /// Customers or parts of one dimension update.
+    pub dim_rows: u64,
+    /// statement_budget_ms of the sidecar that applied the changes (the bench raises it).
+    pub budget_ms: u64,
+    /// (table, rows loaded).
+    pub tables: Vec<(String, u64)>,
+    /// Generate + COPY + primary keys + ANALYZE.
+    pub load_s: f64,
+    /// `summa create` of the versions (added up over the creates when alone).
+    pub backfill_s: f64,
+    pub rows: Vec<TpchRow>,
+}
+
+/// One query (or "all seven") after one kind of change.
+#[derive(Debug, Clone, Serialize)]
+pub struct TpchRow {
+    /// Q1 … Q14, or "all seven" (the seven REFRESHes of a step added up).
+    pub query: String,
+    /// RF1, RF2 or a dimension update.
+    pub change: String,
+    /// Source rows the transaction changed (orders + lineitems; customers; parts; nations).
+    pub source_rows: Stat,
+    /// From COMMIT returning until the sidecar applied it to all seven versions (one batch).
+    pub summa_ms: Stat,
+    /// REFRESH MATERIALIZED VIEW of this query's SELECT, right after.
+    pub refresh_ms: Stat,
+    /// REFRESH ÷ summa (medians).
+    pub vs_refresh: f64,
+    /// This version's backfill within the joint `summa create` (all seven: the whole create).
+    pub backfill_s: f64,
+    /// Equal to its SELECT at the end of the run.
+    pub verified: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

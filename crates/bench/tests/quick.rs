@@ -1,6 +1,6 @@
 //! The benchmark's correctness path at a tiny size: every scenario runs (time to fresh vs
 //! REFRESH with the floor, growth, the join V3, sustained load, decode ceiling, bulk
-//! transaction, writer overhead), every view ends equal to its SELECT, and the report is written. Timings at this
+//! transaction, writer overhead, TPC-H at SF 0.01), every view ends equal to its SELECT, and the report is written. Timings at this
 //! size mean nothing and are not checked.
 //!
 //! It runs the `summa-bench` binary, which measures the `summa` binary next to it
@@ -56,6 +56,8 @@ fn bench_quick_mode_verifies_every_view_and_writes_its_report() {
             "2000",
             "--bulk-rows",
             "20000",
+            "--tpch-sf",
+            "0.01",
             "--out",
             out.to_str().unwrap(),
         ])
@@ -81,8 +83,9 @@ fn bench_quick_mode_verifies_every_view_and_writes_its_report() {
     .expect("results.json is JSON");
     let verified = results["verified"].as_array().expect("verified");
     // V1 and V2 after their time-to-fresh runs at two sizes, V3 after the join scenario and
-    // after the writer-overhead rounds with it live, and V1 and V2 after the other scenarios.
-    assert_eq!(verified.len(), 8, "{verified:?}");
+    // after the writer-overhead rounds with it live, V1 and V2 after the other scenarios, and
+    // the seven TPC-H queries.
+    assert_eq!(verified.len(), 15, "{verified:?}");
     let setups: Vec<&str> = results["overhead"]["rows"]
         .as_array()
         .expect("overhead rows")
@@ -104,7 +107,7 @@ fn bench_quick_mode_verifies_every_view_and_writes_its_report() {
             "no {scenario} figures"
         );
     }
-    for scenario in ["ceiling", "bulk", "overhead"] {
+    for scenario in ["ceiling", "bulk", "overhead", "tpch"] {
         assert!(results[scenario].is_object(), "no {scenario} figures");
     }
     // The sidecar's own figures, read from its /metrics.
@@ -114,6 +117,13 @@ fn bench_quick_mode_verifies_every_view_and_writes_its_report() {
         sustained["batch_ms_mean"].as_f64() > Some(0.0),
         "{sustained}"
     );
+    let tpch = results["tpch"]["rows"].as_array().expect("tpch rows");
+    assert_eq!(
+        tpch.len(),
+        5 * 8,
+        "5 changes × (7 queries + all seven): {tpch:?}"
+    );
+    assert!(tpch.iter().all(|r| r["verified"] == true), "{tpch:?}");
     let bulk = &results["bulk"];
     assert!(bulk["longest_batch_ms"].as_f64() > Some(0.0), "{bulk}");
     for section in [
@@ -124,6 +134,7 @@ fn bench_quick_mode_verifies_every_view_and_writes_its_report() {
         "## 5. Bulk",
         "## 6. Decode ceiling",
         "## 7. A join: V3",
+        "## 8. TPC-H",
     ] {
         assert!(
             report.contains(section),
