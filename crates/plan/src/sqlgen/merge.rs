@@ -2,13 +2,17 @@
 //! deltas that one statement adds into the summary and its value tables.
 //!
 //! The statement's CTEs, in order:
-//! - `__r`: the view rows with their sign, key columns and the arguments the states read;
+//! - `__r`: the view rows with their sign, key columns and the arguments the states read
+//!   (and, for an eager join, `__e`: the partial groups its other inputs met, with their
+//!   signed states, `super::eager`);
 //! - per value table `j`: `__vd{j}`, the net multiplicity change per (group, value);
 //!   `__vu{j}`, the upsert, returning the new multiplicity; `__vo{j}`, both side by side
 //!   (old = new - change); and `__vg{j}`, per group: each value-fed state's transition
 //!   (`crate::algebra::StateKind::value_transition`);
-//! - `__d`: per group, the rows' contributions and the `__vg{j}` transitions, consolidated;
-//! - `__up`: the summary upsert (each state combines as its algebra says).
+//! - `__d`: per group, the rows' contributions and the `__vg{j}` transitions, consolidated,
+//!   with `__n` (the view-row deltas behind it) and `__noop` (it changes nothing);
+//! - `__up`: the summary upsert of the groups that change (each state combines as its
+//!   algebra says).
 //!
 //! It returns a [`MergeResult`]; the applier then deletes emptied groups and spent values and
 //! recomputes the extremes of groups whose min/max value went ([`recompute_extremes`]), from
