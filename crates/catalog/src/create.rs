@@ -672,15 +672,23 @@ async fn backfill_all(
     Ok(created)
 }
 
-/// Statistics for the freshly filled summary and value tables. Without them the planner
-/// takes them for empty, and the first batches' merge and recompute plans can be orders of
-/// magnitude slower (seen in the 10M-row benchmark: 103 s for V2's first batch). Best effort:
+/// Statistics for the freshly filled summary, value tables, a join's copies of its inputs
+/// and an eager join's partial groups. Without them the planner takes them for empty, and
+/// the first batches' merge and recompute plans can be orders of magnitude slower (seen in
+/// the 10M-row benchmark: 103 s for V2's first batch; in TPC-H, a nation rename's merge
+/// scanned the orders copy once per customer of the nation, 27M filtered rows). Best effort:
 /// autovacuum would get there too, later.
 async fn analyze_new_tables(client: &Client, pending: &[Pending], opts: &CreateOptions) {
     for p in pending {
         let target = Target::new(&opts.schema, &p.table_name);
         let mut tables = vec![target.table()];
         tables.extend((0..p.plan.value_tables.len()).map(|i| target.values(i)));
+        if p.plan.is_join() {
+            tables.extend((0..p.plan.inputs.len()).map(|k| target.input_copy(k)));
+        }
+        if p.plan.eager.is_some() {
+            tables.push(target.partials());
+        }
         for table in tables {
             if let Err(err) = client.batch_execute(&format!("ANALYZE {table}")).await {
                 tracing::warn!(table, error = %db_message(&err), "ANALYZE after the backfill failed");
