@@ -6,7 +6,7 @@
 //! that the partial groups are the fact's as it is, and TRUNCATE of either side.
 
 use crate::checks::{self, Report};
-use crate::harness::TestDb;
+use crate::harness::{texts, TestDb};
 use crate::joins::{exec, specs, FIXTURE, SCHEMA};
 use crate::ops::{free_port, get, sample};
 
@@ -29,19 +29,14 @@ async fn partials_differ(client: &tokio_postgres::Client) -> Vec<String> {
                  FROM orders WHERE status <> 'cancelled' GROUP BY region_id";
     let kept = "SELECT region_id, \"__summa_p0\", \"__summa_p1\", \"__summa_p2\" \
                 FROM public.j_region__v1__partials";
-    client
-        .query(
-            &format!(
-                "SELECT 'missing ' || x::text FROM (({truth}) EXCEPT ALL ({kept})) x \
-                 UNION ALL SELECT 'extra ' || y::text FROM (({kept}) EXCEPT ALL ({truth})) y"
-            ),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    texts(
+        client,
+        &format!(
+            "SELECT 'missing ' || x::text FROM (({truth}) EXCEPT ALL ({kept})) x \
+             UNION ALL SELECT 'extra ' || y::text FROM (({kept}) EXCEPT ALL ({truth})) y"
+        ),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -74,18 +69,13 @@ async fn a_rename_costs_the_partial_groups_it_meets_not_the_orders() {
     );
     // The backfill leaves statistics on everything it filled: without them the first
     // batches' join plans took the copies for empty (nested loops over whole copies).
-    let unanalyzed: Vec<String> = client
-        .query(
-            "SELECT t FROM unnest(ARRAY['j_region__v1__input_0', 'j_region__v1__input_1', \
-             'j_region__v1__partials', 'j_region__v1']) t \
-             WHERE NOT EXISTS (SELECT 1 FROM pg_stats s WHERE s.tablename = t) ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let unanalyzed = texts(
+        &client,
+        "SELECT t FROM unnest(ARRAY['j_region__v1__input_0', 'j_region__v1__input_1', \
+         'j_region__v1__partials', 'j_region__v1']) t \
+         WHERE NOT EXISTS (SELECT 1 FROM pg_stats s WHERE s.tablename = t) ORDER BY 1",
+    )
+    .await;
     assert_eq!(unanalyzed, Vec::<String>::new(), "never analyzed");
     let port = free_port();
     let _sidecar = db.sidecar_with_config(&format!("metrics_address = \"127.0.0.1:{port}\"\n"));

@@ -147,18 +147,12 @@ impl TestDb {
     /// The state of `view`'s newest version.
     /// Every version that is not live, as `view vN: state error`.
     pub async fn versions_not_live(&self) -> Vec<String> {
-        self.client()
-            .await
-            .query(
-                "SELECT format('%s v%s: %s %s', view_name, version, state, coalesce(error, '')) \
-                 FROM summa.versions WHERE state <> 'live' ORDER BY view_name, version",
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
+        texts(
+            &self.client().await,
+            "SELECT format('%s v%s: %s %s', view_name, version, state, coalesce(error, '')) \
+             FROM summa.versions WHERE state <> 'live' ORDER BY view_name, version",
+        )
+        .await
     }
 
     pub async fn state_of(&self, view: &str) -> String {
@@ -234,6 +228,17 @@ impl TestDb {
             diff.join("\n")
         );
     }
+}
+
+/// The first column of every row `sql` returns, as text.
+pub async fn texts(client: &Client, sql: &str) -> Vec<String> {
+    client
+        .query(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }
 
 /// Rows in `alias` but not in `sql` and vice versa (as JSON), with floats rounded.

@@ -114,8 +114,12 @@ impl Ctx {
         o
     }
 
-    /// Create summa versions of `views` (one stream, one snapshot); returns their versions.
-    pub async fn create(&mut self, views: &[BenchView]) -> anyhow::Result<Vec<(BenchView, i32)>> {
+    /// Create summa versions of `views` with `opts` (one stream, one snapshot).
+    pub async fn create_with(
+        &mut self,
+        views: &[BenchView],
+        opts: &summa_catalog::CreateOptions,
+    ) -> anyhow::Result<Vec<summa_catalog::CreatedVersion>> {
         let specs: Vec<ViewSpec> = views
             .iter()
             .map(|v| ViewSpec {
@@ -123,9 +127,13 @@ impl Ctx {
                 sql: v.sql.into(),
             })
             .collect();
+        Ok(summa_catalog::create_views(&self.conn, &mut self.client, &specs, opts).await?)
+    }
+
+    /// Create summa versions of `views` (one stream, one snapshot); returns their versions.
+    pub async fn create(&mut self, views: &[BenchView]) -> anyhow::Result<Vec<(BenchView, i32)>> {
         let opts = self.create_options();
-        let created =
-            summa_catalog::create_views(&self.conn, &mut self.client, &specs, &opts).await?;
+        let created = self.create_with(views, &opts).await?;
         Ok(views
             .iter()
             .zip(&created)

@@ -18,8 +18,6 @@ mod refresh;
 
 use std::time::{Duration, Instant};
 
-use summa_catalog::ViewSpec;
-
 use self::queries::QUERIES;
 use self::refresh::{Change, Refresh, DIM_ROWS, STEP_ORDERS};
 use super::fresh::{ms, timed};
@@ -115,13 +113,6 @@ async fn measure(
 ) -> anyhow::Result<(f64, u64)> {
     let (sf, seed) = (ctx.opts.tpch_sf, ctx.opts.tpch_seed);
     let labels: Vec<&str> = views.iter().map(|q| q.label).collect();
-    let specs: Vec<ViewSpec> = views
-        .iter()
-        .map(|q| ViewSpec {
-            name: q.name.into(),
-            sql: q.sql.into(),
-        })
-        .collect();
     let mut opts = ctx.create_options();
     // Copying lineitem into a join's input copy runs past the default 30 s at SF 1 on a loaded
     // machine; give `summa create` the same room as the sidecar.
@@ -129,9 +120,10 @@ async fn measure(
         .statement_budget
         .max(Duration::from_millis(TPCH_BUDGET_MS));
     let created_at = Instant::now();
-    let created = summa_catalog::create_views(&ctx.conn, &mut ctx.client, &specs, &opts)
+    let created = ctx
+        .create_with(views, &opts)
         .await
-        .map_err(|e| anyhow::anyhow!("summa create of {}: {e}", labels.join(", ")))?;
+        .map_err(|e| anyhow::anyhow!("summa create of {}: {e:#}", labels.join(", ")))?;
     let backfill_s = created_at.elapsed().as_secs_f64();
     println!(
         "  {} created{} (one stream) in {backfill_s:.1} s",

@@ -18,7 +18,8 @@
 use super::join::{
     changes_cte, delta, equated_columns, final_cte, from_clause, quoted, where_clause,
 };
-use super::names::{partial_state, row_names};
+use super::names::{partial_state, qualified_sign};
+use super::view_rows::key_items;
 use super::Target;
 use crate::ident::quote_ident;
 use crate::plan::{Eager, MaintenancePlan};
@@ -145,11 +146,7 @@ pub fn update_partials(plan: &MaintenancePlan, target: &Target, staging: &str) -
         return Vec::new();
     };
     let f = e.fact;
-    let sign = format!(
-        "{}.{}",
-        quote_ident(&plan.inputs[f].name),
-        quote_ident(&row_names(plan, f).sign)
-    );
+    let sign = qualified_sign(plan, f);
     let partials = target.partials();
     let sets: Vec<String> = state_columns(plan)
         .iter()
@@ -184,11 +181,7 @@ pub(crate) fn partial_term(
     let e = eager(plan);
     relations[e.fact] = target.partials();
     let fact = quote_ident(&plan.inputs[e.fact].name);
-    let mut items: Vec<String> = plan
-        .keys
-        .iter()
-        .map(|k| format!("({}) AS {}", k.expr, quote_ident(&k.column)))
-        .collect();
+    let mut items = key_items(plan);
     for (i, s) in plan.states.iter().enumerate() {
         let partial = format!("{fact}.{}", quote_ident(&partial_state(plan, i)));
         let contribution = s

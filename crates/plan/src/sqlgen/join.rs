@@ -26,7 +26,7 @@
 //! After the merge (which reads the copies as `X₀`), the copies take the batch: touched keys
 //! are deleted, their last `+1` rows inserted.
 
-use super::names::row_names;
+use super::names::{qualified_sign, row_names};
 use super::view_rows::row_items;
 use super::Target;
 use crate::canonical::{column, conjunction, conjuncts};
@@ -255,28 +255,20 @@ fn after(plan: &MaintenancePlan, target: &Target, k: usize) -> String {
     // row, and NOT EXISTS became a nested-loop anti join comparing every row of the copy
     // with every touched key). Primary keys are never NULL, so the two mean the same.
     let key = |alias: &str| {
-        let cols: Vec<String> = plan.inputs[k]
+        plan.inputs[k]
             .key_columns
             .iter()
             .map(|c| format!("{alias}.{}", quote_ident(c)))
-            .collect();
-        match cols.as_slice() {
-            [one] => one.clone(),
-            _ => format!("({})", cols.join(", ")),
-        }
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    let picked: Vec<String> = plan.inputs[k]
-        .key_columns
-        .iter()
-        .map(|c| format!("f.{}", quote_ident(c)))
-        .collect();
     format!(
-        "(SELECT {} FROM {} x WHERE {} NOT IN (SELECT {} FROM \"__fin{k}\" f) \
+        "(SELECT {} FROM {} x WHERE ({}) NOT IN (SELECT {} FROM \"__fin{k}\" f) \
          UNION ALL SELECT {cols} FROM \"__fin{k}\" WHERE {sign} = 1)",
         prefixed.join(", "),
         target.input_copy(k),
         key("x"),
-        picked.join(", "),
+        key("f"),
     )
 }
 
@@ -363,11 +355,7 @@ pub(crate) fn view_rows_ctes(plan: &MaintenancePlan, target: &Target, staging: &
                 where_clause(conds)
             )
         };
-        let sign = format!(
-            "{}.{}",
-            quote_ident(&plan.inputs[k].name),
-            quote_ident(&row_names(plan, k).sign)
-        );
+        let sign = qualified_sign(plan, k);
         match (&plan.inputs[k].left_join, fact) {
             (None, Some(f)) if f != k => {
                 partial_terms.push(super::eager::partial_term(plan, target, relations, &sign));

@@ -42,6 +42,16 @@ pub fn row_names(plan: &MaintenancePlan, input: usize) -> RowNames {
     }
 }
 
+/// Input `k`'s sign column qualified with the input's name (`"o"."__summa_sign"`): the sign
+/// of a change row read under that name.
+pub(crate) fn qualified_sign(plan: &MaintenancePlan, k: usize) -> String {
+    format!(
+        "{}.{}",
+        crate::ident::quote_ident(&plan.inputs[k].name),
+        crate::ident::quote_ident(&row_names(plan, k).sign)
+    )
+}
+
 /// The column of the partials table (eager aggregation) holding state `i` over one partial
 /// group, chosen apart from the fact's shipped columns (the partials' key columns are some).
 pub fn partial_state(plan: &MaintenancePlan, i: usize) -> String {

@@ -10,7 +10,7 @@
 //! its columns with that name (format 2: unqualified, over `__src`), so the same expression
 //! text evaluates over the source table and over change rows.
 
-use super::names::row_names;
+use super::names::{qualified_sign, row_names};
 use crate::ident::quote_ident;
 use crate::plan::MaintenancePlan;
 
@@ -68,7 +68,7 @@ pub(crate) fn change_rows(plan: &MaintenancePlan) -> String {
 pub(crate) fn view_rows_cte(plan: &MaintenancePlan, source: &RowSource<'_>) -> String {
     let input = plan.source();
     let alias = quote_ident(&input.name);
-    let sign = format!("{alias}.{}", quote_ident(&row_names(plan, 0).sign));
+    let sign = qualified_sign(plan, 0);
     let (from, sign, range) = match source {
         RowSource::Changes => (change_rows(plan), sign, None),
         RowSource::Staged(staging) => (format!("{staging} AS {alias}"), sign, None),
@@ -102,15 +102,19 @@ pub(crate) fn view_rows_cte(plan: &MaintenancePlan, source: &RowSource<'_>) -> S
     )
 }
 
+/// Each group key over the view row, named as its summary column.
+pub(crate) fn key_items(plan: &MaintenancePlan) -> Vec<String> {
+    plan.keys
+        .iter()
+        .map(|k| format!("({}) AS {}", k.expr, quote_ident(&k.column)))
+        .collect()
+}
+
 /// The view-row items of `__r`: the sign, the group keys, each linear aggregate's argument and
 /// each value table's value, over the view row (one input's, or a join's).
 pub(crate) fn row_items(plan: &MaintenancePlan, sign: &str) -> Vec<String> {
     let mut items = vec![format!("({sign})::int4 AS {SIGN_OUT}")];
-    items.extend(
-        plan.keys
-            .iter()
-            .map(|k| format!("({}) AS {}", k.expr, quote_ident(&k.column))),
-    );
+    items.extend(key_items(plan));
     for (i, s) in plan.states.iter().enumerate() {
         if let (false, Some(arg)) = (s.kind.needs_values(), &s.arg) {
             items.push(format!("({arg}) AS {}", arg_column(i)));
