@@ -31,6 +31,7 @@ mod property;
 mod restore;
 mod soak;
 mod sql;
+mod sql_api;
 mod stored_plans;
 mod tls;
 mod versioning;

@@ -45,6 +45,19 @@ pub struct CreateOptions {
     /// never creates, alters or drops it; a source must already be in it. `None`: summa owns
     /// one publication per stream (needs ownership of the source tables).
     pub publication: Option<String>,
+    /// The version the SQL API asked for (`summa.define`), when it is one.
+    pub requested: Option<Requested>,
+}
+
+/// A version asked for with `summa.define`: its number, given out by `define`, and who asked.
+#[derive(Debug, Clone)]
+pub struct Requested {
+    pub version: i32,
+    /// The role that called `summa.define`: it must be able to read what the view reads,
+    /// and it may read the new version.
+    pub role: String,
+    /// Further roles that may read the new version (option `readers`).
+    pub readers: Vec<String>,
 }
 
 impl Default for CreateOptions {
@@ -57,6 +70,7 @@ impl Default for CreateOptions {
             show_progress: false,
             settings: None,
             publication: None,
+            requested: None,
         }
     }
 }
@@ -213,6 +227,15 @@ async fn create_bounded(
             })?;
         for (k, source) in sources.iter().enumerate() {
             crate::preflight::check_can_read(client, &spec.name, &source.qualified_name()).await?;
+            if let Some(requested) = &opts.requested {
+                crate::preflight::check_requester_can_read(
+                    client,
+                    &spec.name,
+                    &requested.role,
+                    &plan.inputs[k],
+                )
+                .await?;
+            }
             if let Some(publication) = &opts.publication {
                 crate::preflight::check_published(client, &spec.name, publication, source).await?;
             }
@@ -338,14 +361,24 @@ async fn register(
         )
         .await
         .ctx(|| format!("registering view {view}"))?;
-        let version: i32 = tx
-            .query_one(
-                "SELECT coalesce(max(version), 0) + 1 FROM summa.versions WHERE view_name = $1",
-                &[&view],
-            )
-            .await
-            .ctx(|| format!("allocating a version of {view}"))?
-            .get(0);
+        // The number `summa.define` gave out, or the next one (under the view's lock, which
+        // `define` takes too).
+        let version: i32 = match &opts.requested {
+            Some(requested) => {
+                tx.execute("SELECT summa.lock_view($1)", &[&view])
+                    .await
+                    .ctx(|| format!("locking {view}"))?;
+                requested.version
+            }
+            None => tx
+                .query_one(
+                    "SELECT summa.lock_view($1), summa.next_version($1)",
+                    &[&view],
+                )
+                .await
+                .ctx(|| format!("allocating a version of {view}"))?
+                .get(1),
+        };
         let today: String = tx
             .query_one(
                 "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY MM DD')",
@@ -380,6 +413,8 @@ async fn register(
         )
         .await
         .ctx(|| format!("registering {view} v{version}"))?;
+        crate::schema::record_version_sql(&tx, &view, version, &plan, &target).await?;
+        grant_readers(&tx, &view, &table, opts).await?;
         crate::reap::lock_build(&tx, &view, version).await?;
         out.push(Pending {
             spec,
@@ -390,6 +425,47 @@ async fn register(
     }
     tx.commit().await.ctx(|| "registering versions".into())?;
     Ok(out)
+}
+
+/// Who may read a new version's table: the roles that may read the view's alias (they read
+/// the same data under the versioned name), and for a `summa.define` request its requester
+/// and its `readers`.
+async fn grant_readers(
+    tx: &tokio_postgres::Transaction<'_>,
+    view: &str,
+    table: &str,
+    opts: &CreateOptions,
+) -> Result<(), CatalogError> {
+    let mut roles: Vec<String> = tx
+        .query(
+            "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END \
+             FROM pg_class c, aclexplode(c.relacl) a \
+             WHERE c.oid = to_regclass($1) AND a.grantee <> c.relowner AND a.privilege_type = 'SELECT'",
+            &[&qualified(&opts.schema, view)],
+        )
+        .await
+        .ctx(|| format!("reading the grants on the alias of {view}"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    roles.extend(reader_roles(opts));
+    roles.sort();
+    roles.dedup();
+    for role in roles {
+        tx.batch_execute(&format!("GRANT SELECT ON {table} TO {role}"))
+            .await
+            .ctx(|| format!("granting SELECT on {table} to {role}"))?;
+    }
+    Ok(())
+}
+
+/// The requester of a `summa.define` and its `readers`, quoted.
+fn reader_roles(opts: &CreateOptions) -> Vec<String> {
+    opts.requested
+        .iter()
+        .flat_map(|r| std::iter::once(&r.role).chain(&r.readers))
+        .map(|role| quote_ident(role))
+        .collect()
 }
 
 /// Where the new versions' changes come from after their snapshot.
@@ -642,6 +718,11 @@ async fn backfill_all(
                     view: p.spec.name.clone(),
                     message: format!("creating alias view {alias}: {}", db_message(&source)),
                 })?;
+            for role in reader_roles(opts) {
+                tx.batch_execute(&format!("GRANT SELECT ON {alias} TO {role}"))
+                    .await
+                    .ctx(|| format!("granting SELECT on {alias} to {role}"))?;
+            }
             tx.execute(
                 "UPDATE summa.views SET serving_version = $2 WHERE name = $1",
                 &[&p.spec.name, &p.version],

@@ -79,3 +79,34 @@ pub fn db_message(err: &tokio_postgres::Error) -> String {
         None => err.to_string(),
     }
 }
+
+impl CatalogError {
+    /// Whether building again can fix it: a plan summa refuses, an invalid name, a missing
+    /// replica identity or a statement the server rejects for good (by SQLSTATE) are
+    /// definite; the connection, the replication stream, a server short of slots or locks,
+    /// and a timeout are transient.
+    pub fn retry_class(&self) -> summa_stream::RetryClass {
+        use summa_stream::RetryClass;
+        match self {
+            CatalogError::Plan { .. }
+            | CatalogError::ReplicaIdentity { .. }
+            | CatalogError::Invalid { .. }
+            | CatalogError::StoredPlan { .. } => RetryClass::Definite,
+            CatalogError::Db { error, .. } => {
+                RetryClass::of_db(error).unwrap_or(RetryClass::Transient)
+            }
+            CatalogError::Replication { error, .. } => RetryClass::of_replication(error),
+            CatalogError::Connect(_) | CatalogError::Setup { .. } => RetryClass::Transient,
+        }
+    }
+
+    /// The message for people, a planning error with the line of `sql` and a caret under
+    /// the construct, as Postgres shows its own (what `summa create` prints and what
+    /// `summa.status` shows for a refused `summa.define`).
+    pub fn describe(&self, sql: &str) -> String {
+        match self {
+            CatalogError::Plan { view, error } => format!("view {view}:\n{}", error.render(sql)),
+            other => other.to_string(),
+        }
+    }
+}

@@ -1,7 +1,9 @@
 //! Catalog and lifecycle: the `summa` schema in the target database (views, versions, streams
 //! and their applied LSNs), creating a version (plan → summary table → slot with exported
 //! snapshot → chunked backfill → `catching_up`), verifying a version against its SELECT, and
-//! the status report.
+//! the status report, and the SQL API a migration calls (`summa.define`, `promote`, `retire`,
+//! `drop`, `wait_live`, the `summa.status` view; `api.sql`), whose requests a sidecar builds
+//! (`requests.rs`).
 //!
 //! This crate owns every statement on `summa.*`: the applier and the binary call its
 //! functions, and the names of a version's pending and value tables come only from
@@ -24,6 +26,7 @@ mod preflight;
 mod reap;
 mod rebuild;
 mod records;
+mod requests;
 mod schema;
 mod status;
 mod streams;
@@ -34,7 +37,7 @@ mod verify;
 pub const SIDECAR_LEASE: i64 = 0x5355_4d4d_4131; // "SUMMA1"
 
 pub use budget::{connect, set_statement_budget};
-pub use create::{create_views, CreateOptions, CreatedVersion, ViewSpec};
+pub use create::{create_views, CreateOptions, CreatedVersion, Requested, ViewSpec};
 pub use drop::drop_view;
 pub use error::{db_message, CatalogError};
 pub use lifecycle::{
@@ -49,7 +52,8 @@ pub use records::{
     list_streams, mark_broken, mark_drained, mark_live, mark_stream_lost, stream_versions,
     StreamRecord, VersionRecord, VersionState,
 };
-pub use schema::{install, installed};
+pub use requests::{serve_requests, REQUESTS_LEASE};
+pub use schema::{api_sql, install, install_sql, installed};
 pub use status::{status, StatusRow};
 pub use streams::{
     caught_up, record_applied, record_loaded_generation, slot_retention, stamp_caught_up,

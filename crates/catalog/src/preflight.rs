@@ -99,6 +99,39 @@ pub async fn check_can_read(client: &Client, view: &str, table: &str) -> Result<
     Ok(())
 }
 
+/// The role that asked for a version through `summa.define` can read every column of
+/// `input` the view reads: summa reads the sources with its own role, so a request must never
+/// summarize what its requester could not SELECT. (`define` checked the SELECT as that role;
+/// this holds it to the same when the sidecar builds, after any REVOKE in between.)
+pub async fn check_requester_can_read(
+    client: &Client,
+    view: &str,
+    requester: &str,
+    input: &summa_plan::Input,
+) -> Result<(), CatalogError> {
+    let table = input.qualified();
+    let columns: Vec<String> = input.shipped.iter().map(|c| c.name.clone()).collect();
+    let denied: Vec<String> = client
+        .query_one(
+            "SELECT coalesce(array_agg(c ORDER BY c) FILTER (WHERE NOT has_column_privilege($1::text, $2::text::regclass, c, 'SELECT')), '{}') \
+             FROM unnest($3::text[]) c",
+            &[&requester, &table, &columns],
+        )
+        .await
+        .ctx(|| format!("checking {requester}'s privileges on {table}"))?
+        .get(0);
+    if !denied.is_empty() {
+        return Err(CatalogError::Invalid {
+            view: view.to_string(),
+            message: format!(
+                "role {requester}, which asked for this version, cannot SELECT column(s) {} of {table}; summa summarizes only what the requesting role can read",
+                denied.join(", ")
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// With a DBA-owned publication (`publication` in summa.toml), the source must be in it.
 pub async fn check_published(
     client: &Client,

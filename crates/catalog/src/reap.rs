@@ -11,7 +11,7 @@
 use tokio_postgres::{Client, GenericClient};
 
 use crate::error::{CatalogError, DbContext};
-use crate::lifecycle::{lock_version, remove_version};
+use crate::lifecycle::remove_version;
 
 /// Advisory lock class (first key) of version builds; the second key hashes view and version.
 const BUILD_LOCK_CLASS: i32 = 0x5355_4d42; // "SUMB"
@@ -93,8 +93,7 @@ pub(crate) async fn remove_build(
         .transaction()
         .await
         .ctx(|| format!("removing abandoned {view} v{version}"))?;
-    let v = lock_version(&tx, view, Some(version)).await?;
-    remove_version(&tx, view, &v).await?;
+    remove_version(&tx, view, version).await?;
     tx.execute(
         "DELETE FROM summa.backfill_progress WHERE view_name = $1 AND version = $2",
         &[&view, &version],

@@ -127,17 +127,44 @@ END $$;
 CREATE UNIQUE INDEX IF NOT EXISTS streams_one_shared ON summa.streams ((true)) WHERE shared;
 "#;
 
-/// Create the `summa` schema and its tables if they do not exist, and upgrade a catalog
-/// created by an older summa. One transaction.
+/// The SQL API (`summa.define` and the rest, `api.sql`), with the constants it mirrors.
+pub fn api_sql() -> String {
+    let lease = crate::SIDECAR_LEASE;
+    include_str!("api.sql")
+        .replace(
+            "{max_lag_bytes}",
+            &crate::lifecycle::PROMOTE_MAX_LAG_BYTES.to_string(),
+        )
+        .replace(
+            "{catch_up_seconds}",
+            &crate::lifecycle::PROMOTE_CATCH_UP.as_secs().to_string(),
+        )
+        .replace("{fresh}", crate::streams::CAUGHT_UP_FRESH)
+        .replace("{lease_high}", &(lease >> 32).to_string())
+        .replace("{lease_low}", &(lease & 0xffff_ffff).to_string())
+}
+
+/// The whole catalog and SQL API as one script (`summa setup --print`, for a DBA who installs
+/// it by hand; `summa run` installs and upgrades it itself).
+pub fn install_sql() -> String {
+    format!("{SCHEMA_SQL}{}", api_sql())
+}
+
+/// Create the `summa` schema, its tables and its SQL API if they do not exist, and upgrade a
+/// catalog created by an older summa. One transaction.
 pub async fn install(client: &Client) -> Result<(), CatalogError> {
     let upgraded = match client
         .batch_execute(&format!(
-            "BEGIN; SET LOCAL client_min_messages = warning; SELECT pg_advisory_xact_lock(hashtext('summa.install')); {SCHEMA_SQL}"
+            "BEGIN; SET LOCAL client_min_messages = warning; SELECT pg_advisory_xact_lock(hashtext('summa.install')); {}",
+            install_sql()
         ))
         .await
         .ctx(|| "installing the summa schema".into())
     {
-        Ok(()) => record_pending_tables(client).await,
+        Ok(()) => match record_pending_tables(client).await {
+            Ok(()) => record_lifecycle_sql(client).await,
+            Err(err) => Err(err),
+        },
         Err(err) => Err(err),
     };
     let end = if upgraded.is_ok() {
@@ -150,6 +177,53 @@ pub async fn install(client: &Client) -> Result<(), CatalogError> {
         .await
         .ctx(|| "installing the summa schema".into());
     upgraded.and(ended)
+}
+
+/// Catalogs created before the SQL API: each version's serving SELECT and state tables, from
+/// its stored plan (a plan this summa cannot read is left for a newer one).
+async fn record_lifecycle_sql(client: &Client) -> Result<(), CatalogError> {
+    let versions = client
+        .query(
+            "SELECT view_name, version, table_schema, table_name, plan FROM summa.versions \
+             WHERE objects IS NULL",
+            &[],
+        )
+        .await
+        .ctx(|| "reading summa.versions".into())?;
+    for row in versions {
+        let (view, version): (String, i32) = (row.get(0), row.get(1));
+        let Ok(plan) = summa_plan::MaintenancePlan::from_json(row.get(4)) else {
+            continue;
+        };
+        let target = Target::new(row.get::<_, String>(2), row.get::<_, String>(3));
+        record_version_sql(client, &view, version, &plan, &target).await?;
+    }
+    Ok(())
+}
+
+/// Store what the SQL API's lifecycle functions need of a version: the SELECT its alias
+/// serves and the tables to drop (`api.sql` never generates SQL from a plan).
+pub(crate) async fn record_version_sql(
+    client: &impl GenericClient,
+    view: &str,
+    version: i32,
+    plan: &summa_plan::MaintenancePlan,
+    target: &Target,
+) -> Result<(), CatalogError> {
+    client
+        .execute(
+            "UPDATE summa.versions SET serving_select = $3, objects = $4 \
+             WHERE view_name = $1 AND version = $2",
+            &[
+                &view,
+                &version,
+                &summa_plan::sqlgen::serving_select(plan, target),
+                &target.state_tables(plan),
+            ],
+        )
+        .await
+        .ctx(|| format!("recording the lifecycle SQL of {view} v{version}"))?;
+    Ok(())
 }
 
 /// Catalogs created before `summa.versions.pending`: add it, set once from the pending

@@ -8,8 +8,6 @@
 //! and lag seconds count from the later of the last applied commit, the last caught-up stamp
 //! and the stream's creation (WAL before its consistent point is not lag).
 
-use summa_plan::sqlgen::Target;
-use summa_plan::MaintenancePlan;
 use tokio_postgres::GenericClient;
 
 use crate::error::{CatalogError, DbContext};
@@ -18,7 +16,10 @@ use crate::error::{CatalogError, DbContext};
 pub struct StatusRow {
     pub view: String,
     pub version: i32,
+    /// A version's state, or for one asked for with `summa.define` and not built yet:
+    /// `waiting for a sidecar`, `queued`, `planning` or `refused` (with the reason in `error`).
     pub state: String,
+    /// The versioned table (`-` while it does not exist yet).
     pub table: String,
     pub alias: String,
     pub serving: bool,
@@ -37,10 +38,13 @@ pub struct StatusRow {
     /// Fraction of the backfill done (while `backfilling`).
     pub progress: Option<f32>,
     pub error: Option<String>,
+    /// The role that asked for it with `summa.define` (none for `summa create`).
+    pub requested_by: Option<String>,
 }
 
-/// Every version (of `view`, or all), read-only: a role with SELECT on `summa.*` can run it.
-/// A database without a catalog has no versions.
+/// Every version (of `view`, or all) and every `summa.define` request not built yet, from the
+/// `summa.status` view (`api.sql`, the one definition of lag), read-only: a role with SELECT
+/// on `summa.*` can run it. A database without a catalog has no versions.
 pub async fn status(
     client: &impl GenericClient,
     view: Option<&str>,
@@ -48,88 +52,34 @@ pub async fn status(
     if !crate::schema::installed(client).await? {
         return Ok(Vec::new());
     }
-    let sql = format!(
-        "SELECT v.view_name, v.version, v.state, v.table_schema, v.table_name, \
-                quote_ident(w.schema_name) || '.' || quote_ident(w.name), \
-                coalesce(w.serving_version = v.version, false), \
-                s.applied_lsn::text, \
-                CASE WHEN l.caught_up THEN 0 ELSE l.behind END, \
-                CASE WHEN l.caught_up THEN 0 \
-                     ELSE greatest(extract(epoch FROM now() - greatest(s.applied_commit_time, s.caught_up_at, s.created_at))::float8, 0) END, \
-                v.error, \
-                v.plan, \
-                (SELECT p.progress FROM summa.backfill_progress p \
-                 WHERE p.view_name = v.view_name AND p.version = v.version) \
-         FROM summa.versions v JOIN summa.views w ON w.name = v.view_name \
-         LEFT JOIN summa.streams s ON s.slot_name = v.slot_name \
-         LEFT JOIN pg_replication_slots r ON r.slot_name = s.slot_name \
-         LEFT JOIN LATERAL (SELECT b.behind, b.behind = 0 OR (coalesce(r.active, false) \
-                 AND s.caught_up_at >= s.applied_at AND s.caught_up_at > now() - interval '{fresh}') AS caught_up \
-             FROM (SELECT greatest(pg_current_wal_lsn() - greatest(s.applied_lsn, r.confirmed_flush_lsn), 0)::bigint AS behind) b \
-         ) l ON s.slot_name IS NOT NULL \
-         WHERE $1::text IS NULL OR v.view_name = $1 \
-         ORDER BY v.view_name, v.version",
-        fresh = crate::streams::CAUGHT_UP_FRESH
-    );
     let rows = client
-        .query(&sql, &[&view])
+        .query(
+            "SELECT view_name, version, state, coalesce(table_name, '-'), alias, serving, \
+                    applied_lsn::text, lag_bytes, lag_seconds, rows, size_bytes, progress, error, \
+                    requested_by::text \
+             FROM summa.status WHERE $1::text IS NULL OR view_name = $1 \
+             ORDER BY view_name, version",
+            &[&view],
+        )
         .await
         .ctx(|| "reading status".into())?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let target = Target::new(r.get::<_, String>(3), r.get::<_, String>(4));
-        // A plan this summa cannot read still shows, sized without its value tables.
-        let plan = MaintenancePlan::from_json(r.get(11)).ok();
-        let value_tables = plan.as_ref().map(|p| p.value_tables.len()).unwrap_or(0);
-        let copies = plan
-            .as_ref()
-            .filter(|p| p.is_join())
-            .map(|p| p.inputs.len())
-            .unwrap_or(0);
-        let (estimated_rows, size_bytes) =
-            table_size(client, &target, value_tables, copies).await?;
-        out.push(StatusRow {
+    Ok(rows
+        .iter()
+        .map(|r| StatusRow {
             view: r.get(0),
             version: r.get(1),
             state: r.get(2),
-            table: target.table(),
-            alias: r.get(5),
-            serving: r.get(6),
-            applied_lsn: r.get(7),
-            lag_bytes: r.get(8),
-            lag_seconds: r.get(9),
-            rows: estimated_rows,
-            error: r.get(10),
-            size_bytes,
-            progress: r.get(12),
-        });
-    }
-    Ok(out)
-}
-
-/// Estimated rows of the summary table (None until analyzed) and bytes on disk of it and its
-/// value tables with their indexes (None when none exists).
-async fn table_size(
-    client: &impl GenericClient,
-    target: &Target,
-    value_tables: usize,
-    copies: usize,
-) -> Result<(Option<i64>, Option<i64>), CatalogError> {
-    let mut tables = vec![target.table()];
-    tables.extend((0..value_tables).map(|i| target.values(i)));
-    tables.extend((0..copies).map(|k| target.input_copy(k)));
-    // An eager join's partial groups (to_regclass: NULL, so nothing, where there are none).
-    if copies > 0 {
-        tables.push(target.partials());
-    }
-    let row = client
-        .query_one(
-            "SELECT (SELECT nullif(greatest(c.reltuples, -1), -1)::bigint FROM pg_class c \
-                     WHERE c.oid = to_regclass(($1::text[])[1])), \
-                    (SELECT sum(pg_total_relation_size(to_regclass(t)))::bigint FROM unnest($1::text[]) t)",
-            &[&tables],
-        )
-        .await
-        .ctx(|| format!("reading the size of {}", target.table()))?;
-    Ok((row.get(0), row.get(1)))
+            table: r.get(3),
+            alias: r.get(4),
+            serving: r.get(5),
+            applied_lsn: r.get(6),
+            lag_bytes: r.get(7),
+            lag_seconds: r.get(8),
+            rows: r.get(9),
+            size_bytes: r.get(10),
+            progress: r.get(11),
+            error: r.get(12),
+            requested_by: r.get(13),
+        })
+        .collect())
 }

@@ -59,7 +59,7 @@ pub struct CreateArgs {
 /// Render a planning error with the SQL line and a caret, as Postgres does.
 fn explain(err: CatalogError, sql: &str) -> anyhow::Error {
     match err {
-        CatalogError::Plan { view, error } => anyhow!("view {view}:\n{}", error.render(sql)),
+        CatalogError::Plan { .. } => anyhow!(err.describe(sql)),
         other => anyhow!(other),
     }
 }
@@ -136,7 +136,15 @@ pub async fn run(url: Option<String>, config: &Config) -> anyhow::Result<ExitCod
         )
         .await?;
     }
-    summa_apply::run(conn, config.apply_config(), metrics, rx).await?;
+    // Versions migrations ask for with summa.define are built beside the applier.
+    let requests = tokio::spawn(summa_catalog::serve_requests(
+        conn.clone(),
+        config.create_options(),
+        rx.clone(),
+    ));
+    let applied = summa_apply::run(conn, config.apply_config(), metrics, rx).await;
+    requests.abort();
+    applied?;
     Ok(ExitCode::SUCCESS)
 }
 

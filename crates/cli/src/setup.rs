@@ -25,6 +25,15 @@ pub struct SetupArgs {
     /// The publication to create (set the same name as `publication` in summa.toml).
     #[arg(long, default_value = "summa")]
     publication: String,
+    /// Roles that run migrations calling the SQL API (summa.define, promote, …),
+    /// comma-separated: they get USAGE on schema summa, EXECUTE on its functions and SELECT on
+    /// summa.status.
+    #[arg(long, value_delimiter = ',')]
+    migrators: Vec<String>,
+    /// Also print the catalog and its SQL API, to install them by hand as the summa role
+    /// (`summa run` installs and upgrades them itself when it starts).
+    #[arg(long)]
+    with_catalog: bool,
 }
 
 /// A name the script uses: Postgres keeps at most 63 bytes of it (a longer one would be cut
@@ -86,6 +95,21 @@ pub fn setup(args: SetupArgs, url: Option<String>, config: &Config) -> anyhow::R
             &tables
         )?
     );
+    let migrators = args
+        .migrators
+        .iter()
+        .map(|m| m.trim().to_string())
+        .collect::<Vec<_>>();
+    print!("{}", migrator_sql(&migrators)?);
+    if args.with_catalog {
+        print!(
+            "-- The summa catalog and its SQL API, owned by {r} (summa run installs and upgrades\n\
+             -- them itself; this is for installing them by hand).\n\
+             SET ROLE {r};\n{}\nRESET ROLE;\n",
+            summa_catalog::install_sql(),
+            r = quote_ident(&args.role)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -152,6 +176,26 @@ pub fn setup_sql(
     Ok(sql)
 }
 
+/// Grants that let `migrators` call the SQL API from their migrations (the functions check
+/// the rest: a role defines summaries only of tables it can SELECT).
+pub fn migrator_sql(migrators: &[String]) -> anyhow::Result<String> {
+    let mut sql = String::new();
+    for m in migrators {
+        check_name("--migrators", m)?;
+        if sql.is_empty() {
+            sql += "-- Migrations of these roles may call summa.define, promote, retire, drop and wait_live,\n\
+                    -- and read summa.status (after summa run installed the catalog once).\n";
+        }
+        let m = quote_ident(m);
+        sql += &format!(
+            "GRANT USAGE ON SCHEMA summa TO {m};\n\
+             GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA summa TO {m};\n\
+             GRANT SELECT ON summa.status TO {m};\n"
+        );
+    }
+    Ok(sql)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +217,13 @@ mod tests {
         assert!(sql.contains("CREATE PUBLICATION \"summa\" FOR TABLE \"sales\".\"Orders\";"));
         assert!(sql.contains("GRANT USAGE ON SCHEMA \"sales\""));
         assert!(split_table("a.b.c").is_err() && split_table("").is_err());
+        let grants = migrator_sql(&["app migrator".into()]).unwrap();
+        assert!(
+            grants.contains("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA summa TO \"app migrator\";"),
+            "{grants}"
+        );
+        assert_no_injection(&grants);
+        assert!(migrator_sql(&["x\nDROP TABLE t".into()]).is_err());
     }
 
     /// Every line of the script is a comment or one of the statements it means to print.

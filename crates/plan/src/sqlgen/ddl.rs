@@ -142,19 +142,9 @@ fn summary_table(plan: &MaintenancePlan, target: &Target) -> String {
 
 /// Statements removing every object of a version (those that exist).
 pub fn drop_objects(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
-    let mut stmts: Vec<String> = (0..plan.value_tables.len())
-        .map(|i| format!("DROP TABLE IF EXISTS {}", target.values(i)))
-        .collect();
-    if plan.is_join() {
-        stmts.extend(
-            (0..plan.inputs.len())
-                .map(|k| format!("DROP TABLE IF EXISTS {}", target.input_copy(k))),
-        );
-    }
-    if plan.eager.is_some() {
-        stmts.push(format!("DROP TABLE IF EXISTS {}", target.partials()));
-    }
-    stmts.push(format!("DROP TABLE IF EXISTS {}", target.pending()));
-    stmts.push(format!("DROP TABLE IF EXISTS {}", target.table()));
-    stmts
+    target
+        .state_tables(plan)
+        .into_iter()
+        .map(|t| format!("DROP TABLE IF EXISTS {t}"))
+        .collect()
 }

@@ -90,6 +90,24 @@ impl Target {
         qualified(&self.schema, &self.partials_name())
     }
 
+    /// Every table holding the version's state, quoted, in the order they are dropped: value
+    /// tables, a join's copies of its inputs, an eager join's partial groups, the pending
+    /// table, the summary table.
+    pub fn state_tables(&self, plan: &MaintenancePlan) -> Vec<String> {
+        let mut tables: Vec<String> = (0..plan.value_tables.len())
+            .map(|i| self.values(i))
+            .collect();
+        if plan.is_join() {
+            tables.extend((0..plan.inputs.len()).map(|k| self.input_copy(k)));
+        }
+        if plan.eager.is_some() {
+            tables.push(self.partials());
+        }
+        tables.push(self.pending());
+        tables.push(self.table());
+        tables
+    }
+
     /// Every object name the version creates; each must fit Postgres' 63-byte identifiers.
     pub fn names(&self, plan: &MaintenancePlan) -> Vec<String> {
         let mut names = vec![self.table.clone(), self.pending_name()];
