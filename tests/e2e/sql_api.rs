@@ -382,3 +382,76 @@ async fn a_sidecar_killed_mid_build_builds_the_version_once_after_restart() {
         vec!["1".to_string()]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_and_apply_a_directory_of_view_files() {
+    let (db, _) = with_migrator("api_dir").await;
+    let dir = std::env::temp_dir().join(format!("summa-views-{}", db.name));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("by_grp.sql"), format!("{V1};\n")).unwrap();
+    std::fs::write(
+        dir.join("by_qty.sql"),
+        "SELECT qty, count(*) FROM items GROUP BY qty",
+    )
+    .unwrap();
+    let d = dir.to_str().unwrap();
+    let _sidecar = db.sidecar();
+    let code = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_summa"))
+            .args(args)
+            .env("DATABASE_URL", &db.url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (status, out, err) = code(&["plan", d]);
+    assert_eq!(status, Some(2), "{out}\n{err}");
+    assert!(
+        out.contains("by_grp") && out.contains("new: v1 will be built"),
+        "{out}"
+    );
+    let (status, out, err) = code(&["apply", d, "--wait"]);
+    assert_eq!(status, Some(0), "{out}\n{err}");
+    assert!(out.contains("by_qty v1 is live"), "{out}");
+    db.assert_equal("by_grp", V1).await;
+    // Nothing changed: exit 0, and apply again defines nothing.
+    let (status, out, _) = code(&["plan", d]);
+    assert_eq!(status, Some(0), "{out}");
+    assert!(out.contains("unchanged (v1)"), "{out}");
+    let (status, out, err) = code(&["apply", d]);
+    assert_eq!(status, Some(0), "{out}\n{err}");
+    assert!(out.contains("by_grp: unchanged (v1)"), "{out}");
+    // One file changed, one removed: the plan says so in Markdown and JSON.
+    std::fs::write(dir.join("by_grp.sql"), V2).unwrap();
+    std::fs::remove_file(dir.join("by_qty.sql")).unwrap();
+    let (status, md, _) = code(&["plan", d, "--format", "markdown"]);
+    assert_eq!(status, Some(2), "{md}");
+    assert!(
+        md.contains("| `by_grp` | changed: v2 will be built beside v1 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| `by_qty` | removed from the directory"),
+        "{md}"
+    );
+    let (_, json, _) = code(&["plan", d, "--format", "json"]);
+    assert!(
+        json.contains("\"action\": \"changed\"") && json.contains("\"new_version\": 2"),
+        "{json}"
+    );
+    let (status, out, err) = code(&["apply", d, "--promote"]);
+    assert_eq!(status, Some(0), "{out}\n{err}");
+    assert!(out.contains("by_grp now serves v2"), "{out}");
+    db.assert_equal("by_grp", V2).await;
+    // A file name that is not a view name: an error naming it, nothing defined.
+    std::fs::write(dir.join("By-Grp.sql"), V1).unwrap();
+    let (status, _, err) = code(&["apply", d]);
+    assert_eq!(status, Some(1), "{err}");
+    assert!(err.contains("By-Grp.sql"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -75,6 +75,17 @@ LANGUAGE sql IMMUTABLE AS $fn$
     SELECT regexp_replace(regexp_replace($1, '^\s+', ''), '[\s;]+$', '')
 $fn$;
 
+-- Each view's newest definition that is or will be maintained (asked for, building or live):
+-- what defining the same SQL again returns, and what `summa plan DIR` compares with.
+CREATE OR REPLACE VIEW summa.definitions AS
+SELECT DISTINCT ON (x.view_name) x.view_name, x.version, x.sql, x.state
+  FROM (SELECT r.view_name, r.version, r.sql, r.state FROM summa.requests r
+         WHERE r.state IN ('waiting', 'building')
+        UNION ALL
+        SELECT v.view_name, v.version, v.sql, v.state FROM summa.versions v
+         WHERE v.state IN ('backfilling', 'catching_up', 'live')) x
+ ORDER BY x.view_name, x.version DESC;
+
 CREATE OR REPLACE FUNCTION summa.define(name text, select_sql text, options jsonb DEFAULT '{}')
 RETURNS int LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -155,13 +166,7 @@ BEGIN
             USING ERRCODE = 'duplicate_object',
                   HINT = 'summa serves each view through a view of that name: choose another name, or drop the existing relation first.';
     END IF;
-    SELECT x.version, x.sql INTO newest FROM (
-        SELECT r.version, r.sql FROM summa.requests r
-         WHERE r.view_name = view AND r.state IN ('waiting', 'building')
-        UNION ALL
-        SELECT v.version, v.sql FROM summa.versions v
-         WHERE v.view_name = view AND v.state IN ('backfilling', 'catching_up', 'live')) x
-     ORDER BY x.version DESC LIMIT 1;
+    SELECT d.version, d.sql INTO newest FROM summa.definitions d WHERE d.view_name = view;
     IF FOUND AND summa.query_text(newest.sql) = query THEN
         RETURN newest.version;
     END IF;

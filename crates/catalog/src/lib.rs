@@ -16,6 +16,7 @@
 
 mod budget;
 mod create;
+mod definitions;
 mod drop;
 mod error;
 mod generated;
@@ -38,6 +39,7 @@ pub const SIDECAR_LEASE: i64 = 0x5355_4d4d_4131; // "SUMMA1"
 
 pub use budget::{connect, set_statement_budget};
 pub use create::{create_views, CreateOptions, CreatedVersion, Requested, ViewSpec};
+pub use definitions::{compare, define, defined_views, wait_defined, Change};
 pub use drop::drop_view;
 pub use error::{db_message, CatalogError};
 pub use lifecycle::{

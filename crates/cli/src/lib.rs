@@ -4,6 +4,7 @@
 mod bench;
 mod commands;
 pub mod config;
+mod declare;
 mod demo;
 mod http;
 mod lifecycle;
@@ -45,6 +46,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Create a new version of a summary view and backfill it.
     Create(commands::CreateArgs),
+    /// Compare a directory of view files (NAME.sql) with the catalog; exit code 2 on changes.
+    Plan(declare::PlanArgs),
+    /// Define every new or changed view of a directory (summa.define; safe to re-run).
+    Apply(declare::ApplyArgs),
     /// Run the sidecar: keep every live version fresh until SIGINT/SIGTERM.
     Run,
     /// Show every version: state, lag, table to query.
@@ -142,6 +147,8 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => demo::run(args, url, &config).await,
             Command::Create(args) => commands::create(args, url, &config).await,
+            Command::Plan(args) => declare::plan(args, url, &config).await,
+            Command::Apply(args) => declare::apply(args, url, &config).await,
             Command::Run => commands::run(url, &config).await,
             Command::Status(args) => commands::status(args, url, &config).await,
             Command::Verify(args) => commands::verify(args, url, &config).await,
