@@ -67,7 +67,9 @@ enum Command {
     /// load, writer overhead, bulk memory, decode ceiling; writes a report (docs/benchmarks.md).
     /// Runs the summa-bench binary next to this one (`summa bench --help` lists its options).
     Bench(bench::BenchArgs),
-    /// Lint migrations for materialized-view changes that break readers (docs/lint.md).
+    /// Lint migrations for materialized-view changes that break readers (docs/lint.md); with
+    /// --database-url on the command line (DATABASE_URL alone is ignored here), also plan every
+    /// summa.define SELECT.
     Lint(summa_lint::LintArgs),
     /// Print every summa.toml key with its default, as a commented summa.toml.
     Config,
