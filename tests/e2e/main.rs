@@ -23,6 +23,7 @@ mod generated;
 mod golden;
 mod hostile;
 mod joins;
+mod lint_define;
 mod names;
 pub(crate) mod ops;
 mod oracle;

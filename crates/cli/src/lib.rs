@@ -8,6 +8,7 @@ mod declare;
 mod demo;
 mod http;
 mod lifecycle;
+mod lint;
 mod setup;
 mod tunables;
 pub mod workload;
@@ -17,7 +18,8 @@ pub use demo::load_plan;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -70,7 +72,9 @@ enum Command {
     /// load, writer overhead, bulk memory, decode ceiling; writes a report (docs/benchmarks.md).
     /// Runs the summa-bench binary next to this one (`summa bench --help` lists its options).
     Bench(bench::BenchArgs),
-    /// Lint migrations for materialized-view changes that break readers (docs/lint.md).
+    /// Lint migrations for materialized-view changes that break readers (docs/lint.md); with
+    /// --database-url on the command line (DATABASE_URL alone is ignored here), also plan every
+    /// summa.define SELECT.
     Lint(summa_lint::LintArgs),
     /// Print every summa.toml key with its default, as a commented summa.toml.
     Config,
@@ -101,7 +105,9 @@ fn init_logging(filter: Option<&str>, default: &str, json: bool) {
 
 /// Entry point of the `summa` binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let url_on_command_line = url_given_on_command_line(&matches);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let cli = match cli.command {
         Command::Bench(args) => {
             let globals = bench::Globals {
@@ -117,7 +123,8 @@ pub fn main() -> ExitCode {
         _ => cli,
     };
     if let Command::Lint(args) = &cli.command {
-        return lint(args.clone(), cli.config.clone());
+        let url = cli.database_url.clone().filter(|_| url_on_command_line);
+        return lint::lint(args.clone(), cli.config.clone(), url);
     }
     let config = match config::Config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -176,15 +183,10 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// `summa lint` needs no database and no runtime.
-fn lint(mut args: summa_lint::LintArgs, config: Option<PathBuf>) -> ExitCode {
-    args.config = config;
-    let mut out = std::io::stdout().lock();
-    match summa_lint::run(&args, &mut out) {
-        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
-        Err(err) => {
-            eprintln!("error: {err}");
-            ExitCode::from(2)
-        }
-    }
+/// Whether `--database-url` was given on the command line (not only through DATABASE_URL),
+/// before or after the subcommand.
+fn url_given_on_command_line(matches: &clap::ArgMatches) -> bool {
+    let given =
+        |m: &clap::ArgMatches| m.value_source("database_url") == Some(ValueSource::CommandLine);
+    given(matches) || matches.subcommand().is_some_and(|(_, sub)| given(sub))
 }

@@ -3,6 +3,9 @@
 //! ```toml
 //! [lint.severity]
 //! drop-matview-cascade = "error"   # "error" | "warning" | "off"
+//!
+//! [lint]
+//! exclude = ["migrations/legacy/**", "**/*_old.sql"]   # see crate::glob
 //! ```
 //! Other tables of `summa.toml` belong to other commands and are ignored.
 
@@ -11,6 +14,7 @@ use std::path::Path;
 
 use crate::error::LintError;
 use crate::finding::Severity;
+use crate::glob::Glob;
 use crate::rules::Rule;
 
 /// Configured severity of a rule.
@@ -28,6 +32,7 @@ pub enum Level {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LintConfig {
     severity: BTreeMap<Rule, Level>,
+    exclude: Vec<Glob>,
 }
 
 impl LintConfig {
@@ -62,10 +67,14 @@ impl LintConfig {
             .as_table()
             .ok_or_else(|| bad("lint", "expected a table".to_string()))?;
         for (key, value) in lint {
+            if key == "exclude" {
+                config.exclude = exclude_list(value).map_err(|m| bad("lint.exclude", m))?;
+                continue;
+            }
             if key != "severity" {
                 return Err(bad(
                     &format!("lint.{key}"),
-                    "unknown key (the [lint] table knows: severity)".to_string(),
+                    "unknown key (the [lint] table knows: severity, exclude)".to_string(),
                 ));
             }
             let severities = value
@@ -102,6 +111,23 @@ impl LintConfig {
         self.severity.insert(rule, level);
     }
 
+    /// Adds an exclude pattern (as `--exclude` does); the error says what is
+    /// wrong with the pattern.
+    pub fn exclude(&mut self, pattern: &str) -> Result<(), String> {
+        self.exclude.push(Glob::new(pattern)?);
+        Ok(())
+    }
+
+    /// The exclude patterns, as written.
+    pub fn excludes(&self) -> Vec<&str> {
+        self.exclude.iter().map(Glob::as_str).collect()
+    }
+
+    /// Whether a path (as printed, `/`-separated) is excluded.
+    pub(crate) fn is_excluded(&self, path: &str) -> bool {
+        self.exclude.iter().any(|g| g.matches(path))
+    }
+
     /// The configured level of a rule, if any.
     pub fn level(&self, rule: Rule) -> Option<Level> {
         self.severity.get(&rule).copied()
@@ -116,6 +142,22 @@ impl LintConfig {
             Some(Level::Off) => None,
         }
     }
+}
+
+/// `exclude = ["glob", …]`.
+fn exclude_list(value: &toml::Value) -> Result<Vec<Glob>, String> {
+    let items = value
+        .as_array()
+        .ok_or_else(|| format!("expected an array of glob strings, found {value}"))?;
+    items
+        .iter()
+        .map(|item| {
+            let text = item
+                .as_str()
+                .ok_or_else(|| format!("expected a glob string, found {item}"))?;
+            Glob::new(text).map_err(|e| format!("bad glob \"{text}\": {e}"))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -136,6 +178,23 @@ mod tests {
         assert_eq!(c.level(Rule::MatviewWithData), Some(Level::Off));
         assert_eq!(c.level(Rule::RefreshInMigration), None);
         assert_eq!(parse("").expect("empty"), LintConfig::default());
+    }
+
+    #[test]
+    fn reads_exclude_globs() {
+        let c = parse("[lint]\nexclude = [\"migrations/legacy/**\", \"*_old.sql\"]\n")
+            .expect("valid config");
+        assert_eq!(c.excludes(), vec!["migrations/legacy/**", "*_old.sql"]);
+        assert!(c.is_excluded("migrations/legacy/V1.sql"));
+        assert!(c.is_excluded("db/x_old.sql"));
+        assert!(!c.is_excluded("migrations/V1.sql"));
+        let e = parse("[lint]\nexclude = \"a\"\n").expect_err("not an array");
+        assert!(
+            e.to_string().contains("lint.exclude: expected an array"),
+            "{e}"
+        );
+        let e = parse("[lint]\nexclude = [\"a/**b\"]\n").expect_err("bad glob");
+        assert!(e.to_string().contains("bad glob \"a/**b\""), "{e}");
     }
 
     #[test]

@@ -1,19 +1,31 @@
 //! Runs the pipeline over the files of one run: read, extract SQL, split,
-//! classify, check, suppress, configure.
+//! classify, check, suppress (statement and file level), configure, and
+//! hand every `summa.define` call to the caller's check.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::classify::classify;
 use crate::config::LintConfig;
+use crate::define::{self, DefineCall, RawDefine};
 use crate::error::LintError;
 use crate::finding::{Finding, Report, Severity};
 use crate::rules::{check_file, Hit, Rule, RunState, Stmt, StmtProblem};
 use crate::source::{self, Chunk, Kind, Part};
 use crate::split::split;
 use crate::srcmap::Pos;
+use crate::walk::display_path;
+
+/// What the caller says about one `summa.define` call: `Ok(Some(message))`
+/// when summa cannot maintain its SELECT, `Ok(None)` when it can, `Err`
+/// when it could not find out (the run stops).
+pub type DefineCheck<'a> = dyn FnMut(&DefineCall) -> Result<Option<String>, String> + 'a;
 
 /// Lints `files` in order as one run.
-pub(crate) fn lint_files(files: &[PathBuf], config: &LintConfig) -> Result<Report, LintError> {
+pub(crate) fn lint_files(
+    files: &[PathBuf],
+    config: &LintConfig,
+    check: &mut DefineCheck<'_>,
+) -> Result<Report, LintError> {
     let mut report = Report::default();
     let mut state = RunState::default();
     for path in files {
@@ -28,17 +40,27 @@ pub(crate) fn lint_files(files: &[PathBuf], config: &LintConfig) -> Result<Repor
         }
         report.files_checked += 1;
         let file = display_path(path);
-        let mut findings = lint_text(&file, text, kind, config, &mut state);
+        let linted = lint_text(&file, text, kind, config, &mut state, check)?;
+        let mut findings = linted.findings;
         findings.sort_by_key(|f| (f.line, f.column, f.rule));
         report.findings.extend(findings);
+        report.defines.extend(linted.defines);
     }
     Ok(report)
 }
 
-/// A statement with the rules suppressed for it.
+/// A statement with the rules suppressed for it and its `summa.define`
+/// calls (positions in the file).
 struct Located {
     stmt: Stmt,
     allows: Vec<String>,
+    defines: Vec<(RawDefine, Pos, Pos)>,
+}
+
+/// Findings and `summa.define` calls of one file.
+struct Linted {
+    findings: Vec<Finding>,
+    defines: Vec<DefineCall>,
 }
 
 fn lint_text(
@@ -47,15 +69,37 @@ fn lint_text(
     kind: Kind,
     config: &LintConfig,
     state: &mut RunState,
-) -> Vec<Finding> {
+    check: &mut DefineCheck<'_>,
+) -> Result<Linted, LintError> {
     let lines: Vec<&str> = text.split('\n').collect();
+    let line_at = |line: usize| {
+        lines
+            .get(line.saturating_sub(1))
+            .map(|l| l.trim_end_matches('\r').to_string())
+            .unwrap_or_default()
+    };
+    let extracted = source::extract(kind, text);
+    let mut file_allows = extracted.file_allows;
+    let mut located = Vec::new();
+    let mut skipped = Vec::new();
+    for part in extracted.parts {
+        match part {
+            Part::Chunk(chunk) => {
+                let (stmts, allows) = statements(&chunk);
+                located.extend(stmts);
+                file_allows.extend(allows);
+            }
+            Part::Skipped(s) => skipped.push(s),
+        }
+    }
+
     let mut out = Vec::new();
     let mut emit = |rule: Rule, default: Severity, start: Pos, end: Pos, message: String| {
+        if allowed(&file_allows, rule) {
+            return;
+        }
         if let Some(severity) = config.effective(rule, default) {
-            let source_line = lines
-                .get(start.line.saturating_sub(1))
-                .map(|l| l.trim_end_matches('\r').to_string())
-                .unwrap_or_default();
+            let source_line = line_at(start.line);
             out.push(Finding {
                 file: file.to_string(),
                 line: start.line,
@@ -71,22 +115,16 @@ fn lint_text(
         }
     };
 
-    let mut located = Vec::new();
-    for part in source::extract(kind, text) {
-        match part {
-            Part::Chunk(chunk) => located.extend(statements(&chunk)),
-            Part::Skipped(s) => {
-                let rule = Rule::UnlintedPythonSql;
-                if !allowed(&s.allows, rule) {
-                    emit(
-                        rule,
-                        rule.default_severity(),
-                        s.start,
-                        s.end,
-                        format!("SQL argument is {}, so summa-lint cannot check it", s.what),
-                    );
-                }
-            }
+    for s in skipped {
+        let rule = Rule::UnlintedPythonSql;
+        if !allowed(&s.allows, rule) {
+            emit(
+                rule,
+                rule.default_severity(),
+                s.start,
+                s.end,
+                format!("SQL argument is {}, so summa-lint cannot check it", s.what),
+            );
         }
     }
     let stmts: Vec<Stmt> = located.iter().map(|l| l.stmt.clone()).collect();
@@ -104,17 +142,59 @@ fn lint_text(
             emit(rule, severity, start, end, message);
         }
     }
-    out
+
+    let mut defines = Vec::new();
+    let rule = Rule::DefineUnmaintainable;
+    for l in &located {
+        for (raw, start, end) in &l.defines {
+            let call = DefineCall {
+                file: file.to_string(),
+                line: start.line,
+                column: start.column,
+                end_line: end.line,
+                end_column: end.column,
+                name: raw.name.clone(),
+                sql: raw.sql.clone(),
+                source_line: line_at(start.line),
+            };
+            let wanted = !allowed(&l.allows, rule)
+                && config.effective(rule, rule.default_severity()).is_some();
+            if wanted {
+                let verdict = check(&call).map_err(|message| LintError::DefineCheck {
+                    file: call.file.clone(),
+                    line: call.line,
+                    name: call.name.clone(),
+                    message,
+                })?;
+                if let Some(message) = verdict {
+                    emit(
+                        rule,
+                        rule.default_severity(),
+                        *start,
+                        *end,
+                        format!("summa.define('{}'): {message}", call.name),
+                    );
+                }
+            }
+            defines.push(call);
+        }
+    }
+    Ok(Linted {
+        findings: out,
+        defines,
+    })
 }
 
 fn allowed(allows: &[String], rule: Rule) -> bool {
     allows.iter().any(|a| a == rule.id())
 }
 
-/// Splits and classifies one SQL text, mapping positions to the file.
-fn statements(chunk: &Chunk) -> Vec<Located> {
+/// Splits and classifies one SQL text, mapping positions to the file; also
+/// the rules its `allow-file` comments suppress.
+fn statements(chunk: &Chunk) -> (Vec<Located>, Vec<String>) {
     let parts = split(&chunk.sql);
-    parts
+    let file_allows = parts.comments.file_allows();
+    let located = parts
         .statements
         .iter()
         .map(|raw| {
@@ -136,7 +216,15 @@ fn statements(chunk: &Chunk) -> Vec<Located> {
             let first_line = usize::try_from(start_loc.line).unwrap_or(usize::MAX);
             let mut allows = parts.comments.allows(first_line, first_line);
             allows.extend(chunk.allows.iter().cloned());
+            let defines = define::find(&raw.tokens)
+                .into_iter()
+                .map(|d| {
+                    let (start, end) = d.span(&chunk.map);
+                    (d, start, end)
+                })
+                .collect();
             Located {
+                defines,
                 stmt: Stmt {
                     action: classified.action,
                     start: chunk.map.pos(start_loc),
@@ -146,28 +234,6 @@ fn statements(chunk: &Chunk) -> Vec<Located> {
                 allows,
             }
         })
-        .collect()
-}
-
-/// The path as printed: relative to the current directory when it is under
-/// it, `.` components dropped, `/` separators.
-fn display_path(path: &Path) -> String {
-    let rel = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf());
-    let parts: Vec<String> = rel
-        .components()
-        .filter(|c| !matches!(c, Component::CurDir))
-        .map(|c| match c {
-            Component::RootDir => String::new(),
-            other => other.as_os_str().to_string_lossy().into_owned(),
-        })
         .collect();
-    let joined = parts.join("/");
-    if joined.is_empty() {
-        ".".to_string()
-    } else {
-        joined
-    }
+    (located, file_allows)
 }

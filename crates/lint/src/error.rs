@@ -31,6 +31,27 @@ pub enum LintError {
         /// What is wrong with it.
         message: String,
     },
+    /// An exclude pattern (`--exclude`) is not a glob.
+    #[error("--exclude {pattern}: {message}")]
+    Exclude {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Checking a `summa.define` call (planning its SELECT) failed for a
+    /// reason other than the SELECT itself (e.g. the database went away).
+    #[error("{file}:{line}: cannot check summa.define('{name}'): {message}")]
+    DefineCheck {
+        /// The file of the call.
+        file: String,
+        /// The line of the call.
+        line: usize,
+        /// The summary's name.
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Writing the report failed.
     #[error("cannot write the lint report: {0}")]
     Output(std::io::Error),

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::define::DefineCall;
 use crate::rules::Rule;
 
 /// How serious a finding is. Only errors make the exit code 1.
@@ -61,6 +62,9 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// How many migration files were linted.
     pub files_checked: usize,
+    /// Every `summa.define(name, select)` call with literal arguments, in
+    /// file order, then position (suppressed ones included).
+    pub defines: Vec<DefineCall>,
 }
 
 impl Report {

@@ -26,6 +26,9 @@ pub enum Rule {
     ParseError,
     /// Python SQL that is not a plain string literal (f-string, variable, …).
     UnlintedPythonSql,
+    /// A `summa.define` whose SELECT summa cannot maintain (found by a caller
+    /// that plans it against a database, e.g. `summa lint --database-url`).
+    DefineUnmaintainable,
 }
 
 /// Where every message sends the reader for the safe workflow.
@@ -33,7 +36,7 @@ pub(crate) const VERSIONING_DOC: &str = "docs/versioning.md";
 
 impl Rule {
     /// Every rule, in documentation order.
-    pub const ALL: [Rule; 7] = [
+    pub const ALL: [Rule; 8] = [
         Rule::DropRecreateMatview,
         Rule::MatviewWithData,
         Rule::RefreshInMigration,
@@ -41,6 +44,7 @@ impl Rule {
         Rule::DropMatviewCascade,
         Rule::ParseError,
         Rule::UnlintedPythonSql,
+        Rule::DefineUnmaintainable,
     ];
 
     /// The rule id used in output, config and suppressions.
@@ -53,6 +57,7 @@ impl Rule {
             Rule::DropMatviewCascade => "drop-matview-cascade",
             Rule::ParseError => "parse-error",
             Rule::UnlintedPythonSql => "unlinted-python-sql",
+            Rule::DefineUnmaintainable => "define-unmaintainable",
         }
     }
 
@@ -65,7 +70,9 @@ impl Rule {
     /// the refresh is not `CONCURRENTLY`.
     pub fn default_severity(self) -> Severity {
         match self {
-            Rule::DropRecreateMatview | Rule::RefreshConcurrentlyNoUniqueIndex => Severity::Error,
+            Rule::DropRecreateMatview
+            | Rule::RefreshConcurrentlyNoUniqueIndex
+            | Rule::DefineUnmaintainable => Severity::Error,
             Rule::UnlintedPythonSql => Severity::Note,
             _ => Severity::Warning,
         }
@@ -87,6 +94,7 @@ impl Rule {
             Rule::DropMatviewCascade => "DROP MATERIALIZED VIEW ... CASCADE.",
             Rule::ParseError => "A statement could not be parsed.",
             Rule::UnlintedPythonSql => "Python migration SQL that is not a string literal.",
+            Rule::DefineUnmaintainable => "summa.define of a SELECT summa cannot maintain.",
         }
     }
 
@@ -120,6 +128,10 @@ impl Rule {
             Rule::UnlintedPythonSql => {
                 "SQL built at run time (f-strings, variables, concatenation) cannot be linted."
             }
+            Rule::DefineUnmaintainable => {
+                "summa's planner refuses this SELECT (unsupported construct, unknown relation, \
+                 …), so summa.define fails when the migration runs."
+            }
         }
     }
 
@@ -127,13 +139,14 @@ impl Rule {
     pub fn help(self) -> String {
         match self {
             Rule::DropRecreateMatview => format!(
-                "create the new definition next to the old one under a new name (e.g. \
-                 sales_daily_v2), switch readers to it, and drop the old view in a later \
-                 migration; or let summa maintain it (`summa create`); see {VERSIONING_DOC}"
+                "let summa build the new version beside the old one: \
+                 SELECT summa.define('name', $$SELECT …$$); readers move when it is live \
+                 (summa.promote), the old version is retired later; see {VERSIONING_DOC}"
             ),
             Rule::MatviewWithData => format!(
                 "create it WITH NO DATA and populate it with a background REFRESH after the \
-                 deploy, or let summa build and maintain it (`summa create`); see {VERSIONING_DOC}"
+                 deploy, or let summa build and maintain it (`SELECT summa.define(...)` in the \
+                 migration, or `summa create`); see {VERSIONING_DOC}"
             ),
             Rule::RefreshInMigration => format!(
                 "refresh from a background job after the deploy (REFRESH ... CONCURRENTLY, with \
@@ -154,6 +167,10 @@ impl Rule {
             Rule::UnlintedPythonSql => "use a plain string literal for DDL, or review this SQL \
                  by hand; suppress with `# summa-lint: allow unlinted-python-sql <reason>`"
                 .to_string(),
+            Rule::DefineUnmaintainable => format!(
+                "change the SELECT to a form summa maintains (docs/sql.md), or keep \
+                 this summary out of summa; see {VERSIONING_DOC}"
+            ),
         }
     }
 }

@@ -53,20 +53,33 @@ pub(crate) enum Part {
     Skipped(Skipped),
 }
 
+/// What one file yields: its SQL texts, and the rules that host-language
+/// comments (Python `# summa-lint: allow-file …`) suppress for the whole
+/// file. SQL comments are read later, from the SQL texts.
+#[derive(Debug, Clone)]
+pub(crate) struct Extracted {
+    pub parts: Vec<Part>,
+    pub file_allows: Vec<String>,
+}
+
 /// The SQL texts of one file.
-pub(crate) fn extract(kind: Kind, text: &str) -> Vec<Part> {
+pub(crate) fn extract(kind: Kind, text: &str) -> Extracted {
     match kind {
-        Kind::Sql => vec![Part::Chunk(Chunk {
-            sql: text.to_string(),
-            map: SourceMap::identity(),
-            allows: Vec::new(),
-        })],
+        Kind::Sql => Extracted {
+            parts: vec![Part::Chunk(Chunk {
+                sql: text.to_string(),
+                map: SourceMap::identity(),
+                allows: Vec::new(),
+            })],
+            file_allows: Vec::new(),
+        },
         Kind::Python => extract_python(text),
     }
 }
 
-fn extract_python(text: &str) -> Vec<Part> {
+fn extract_python(text: &str) -> Extracted {
     let tokens = python::lex(text);
+    let file_allows = python::file_allows(&tokens);
     let mut parts = Vec::new();
     for call in python::find_calls(&tokens) {
         for piece in call.pieces {
@@ -83,7 +96,7 @@ fn extract_python(text: &str) -> Vec<Part> {
             });
         }
     }
-    parts
+    Extracted { parts, file_allows }
 }
 
 /// Concatenates adjacent literals, keeping every char's origin.
@@ -150,6 +163,7 @@ mod tests {
 
     fn chunks(src: &str) -> Vec<Chunk> {
         extract(Kind::Python, src)
+            .parts
             .into_iter()
             .filter_map(|p| match p {
                 Part::Chunk(c) => Some(c),
@@ -206,7 +220,7 @@ mod tests {
     fn fstrings_and_variables_are_skipped() {
         let src =
             "op.execute(f'DROP {x}')\nop.execute(sql)\nmigrations.RunSQL(migrations.RunSQL.noop)";
-        let parts = extract(Kind::Python, src);
+        let parts = extract(Kind::Python, src).parts;
         let whats: Vec<&str> = parts
             .iter()
             .filter_map(|p| match p {
@@ -220,6 +234,6 @@ mod tests {
     #[test]
     fn calls_in_strings_and_comments_are_ignored() {
         let src = "# op.execute('DROP')\nx = \"op.execute('DROP')\"\n";
-        assert!(extract(Kind::Python, src).is_empty());
+        assert!(extract(Kind::Python, src).parts.is_empty());
     }
 }

@@ -3,6 +3,10 @@
 //! A suppression applies to a statement (or, in Python, to an `op.execute` /
 //! `RunSQL` call) when it is in the block of comment-only lines immediately
 //! above it, or on its own line(s).
+//!
+//! `summa-lint: allow-file <rule>[, <rule>…] <reason>` anywhere in a file (a
+//! SQL comment, a Python `#` comment, or a SQL comment inside a Python
+//! migration's SQL) suppresses the rules for the whole file.
 
 /// Comments of one text (SQL or Python) and which lines hold code.
 #[derive(Debug, Default)]
@@ -28,6 +32,14 @@ impl CommentLines {
         for line in first..=last.max(first) {
             set(&mut self.code, line);
         }
+    }
+
+    /// Rule ids that `allow-file` comments suppress for the whole text.
+    pub fn file_allows(&self) -> Vec<String> {
+        self.comments
+            .iter()
+            .flat_map(|(_, _, text)| parse_file_directive(text))
+            .collect()
     }
 
     /// Rule ids allowed for something that starts on `first` and ends on
@@ -57,14 +69,25 @@ fn get(v: &[bool], i: usize) -> bool {
     v.get(i).copied().unwrap_or(false)
 }
 
-/// Rule ids named by one comment, or nothing if it is no suppression.
+/// Rule ids named by one `allow` comment, or nothing if it is no
+/// statement suppression.
 pub(crate) fn parse_directive(comment: &str) -> Vec<String> {
+    directive(comment, "allow")
+}
+
+/// Rule ids named by one `allow-file` comment, or nothing if it is no file
+/// suppression.
+pub(crate) fn parse_file_directive(comment: &str) -> Vec<String> {
+    directive(comment, "allow-file")
+}
+
+fn directive(comment: &str, verb: &str) -> Vec<String> {
     let text = comment.trim_start_matches(['-', '#', '*', '/', ' ', '\t']);
     let Some(rest) = strip_prefix_ci(text, "summa-lint:") else {
         return Vec::new();
     };
     let rest = rest.trim_start();
-    let Some(rest) = strip_prefix_ci(rest, "allow") else {
+    let Some(rest) = strip_prefix_ci(rest, verb) else {
         return Vec::new();
     };
     if !rest.starts_with([' ', '\t']) {
@@ -115,6 +138,25 @@ mod tests {
         );
         assert!(parse_directive("summa-lint: allowx parse-error").is_empty());
         assert!(parse_directive("some other comment").is_empty());
+        assert!(parse_directive("summa-lint: allow-file parse-error").is_empty());
+    }
+
+    #[test]
+    fn file_directive_lists_rules() {
+        assert_eq!(
+            parse_file_directive(" summa-lint: allow-file drop-recreate-matview, parse-error old"),
+            vec!["drop-recreate-matview", "parse-error"]
+        );
+        assert_eq!(
+            parse_file_directive("# SUMMA-LINT: Allow-File matview-with-data"),
+            vec!["matview-with-data"]
+        );
+        assert!(parse_file_directive("summa-lint: allow parse-error").is_empty());
+        assert!(parse_file_directive("summa-lint: allow-files parse-error").is_empty());
+        let mut c = CommentLines::default();
+        c.add_comment(7, 7, "summa-lint: allow-file a, b why");
+        c.add_comment(9, 9, "summa-lint: allow c");
+        assert_eq!(c.file_allows(), vec!["a", "b"]);
     }
 
     #[test]

@@ -1,22 +1,28 @@
 //! Expands the command-line paths into the sorted list of migration files.
 
 use std::cmp::Ordering;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
+use crate::config::LintConfig;
 use crate::error::LintError;
 
 /// Files to lint: explicit files as given, directories walked recursively
 /// for `.sql` and `.py` (hidden entries and symlinked directories skipped).
+/// Paths matching an exclude pattern of `config` are skipped, explicit
+/// files included (so a pre-commit hook, which names files, honours them).
 /// The result is sorted (numbers in names compare numerically) and deduped.
-pub(crate) fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LintError> {
+pub(crate) fn collect(paths: &[PathBuf], config: &LintConfig) -> Result<Vec<PathBuf>, LintError> {
     let mut files = Vec::new();
     for path in paths {
+        if config.is_excluded(&display_path(path)) {
+            continue;
+        }
         let meta = std::fs::metadata(path).map_err(|source| LintError::Read {
             path: path.clone(),
             source,
         })?;
         if meta.is_dir() {
-            walk_dir(path, &mut files)?;
+            walk_dir(path, config, &mut files)?;
         } else {
             files.push(path.clone());
         }
@@ -26,7 +32,7 @@ pub(crate) fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LintError> {
     Ok(files)
 }
 
-fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LintError> {
+fn walk_dir(dir: &Path, config: &LintConfig, out: &mut Vec<PathBuf>) -> Result<(), LintError> {
     let read_err = |source| LintError::Read {
         path: dir.to_path_buf(),
         source,
@@ -34,7 +40,9 @@ fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LintError> {
     for entry in std::fs::read_dir(dir).map_err(read_err)? {
         let entry = entry.map_err(read_err)?;
         let path = entry.path();
-        if entry.file_name().to_string_lossy().starts_with('.') {
+        if entry.file_name().to_string_lossy().starts_with('.')
+            || config.is_excluded(&display_path(&path))
+        {
             continue;
         }
         let file_type = entry.file_type().map_err(|source| LintError::Read {
@@ -42,7 +50,7 @@ fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LintError> {
             source,
         })?;
         if file_type.is_dir() {
-            walk_dir(&path, out)?;
+            walk_dir(&path, config, out)?;
         } else if (file_type.is_file() || (file_type.is_symlink() && path.is_file()))
             && is_migration_ext(&path)
         {
@@ -60,6 +68,29 @@ fn is_migration_ext(path: &Path) -> bool {
             .as_deref(),
         Some("sql" | "py")
     )
+}
+
+/// The path as printed: relative to the current directory when it is under
+/// it, `.` components dropped, `/` separators.
+pub(crate) fn display_path(path: &Path) -> String {
+    let rel = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf());
+    let parts: Vec<String> = rel
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .map(|c| match c {
+            Component::RootDir => String::new(),
+            other => other.as_os_str().to_string_lossy().into_owned(),
+        })
+        .collect();
+    let joined = parts.join("/");
+    if joined.is_empty() {
+        ".".to_string()
+    } else {
+        joined
+    }
 }
 
 /// Compares paths component by component, runs of digits by value.

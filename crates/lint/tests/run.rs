@@ -16,7 +16,8 @@ struct Cli {
 fn args(paths: &[&str]) -> LintArgs {
     LintArgs {
         paths: paths.iter().map(|p| common::fixture(p)).collect(),
-        format: Format::Json,
+        format: Some(Format::Json),
+        exclude: Vec::new(),
         deny: Vec::new(),
         config: None,
     }
@@ -109,12 +110,12 @@ fn clap_arguments() {
     ])
     .expect("valid arguments");
     assert_eq!(cli.lint.paths.len(), 2);
-    assert_eq!(cli.lint.format, Format::Github);
+    assert_eq!(cli.lint.format, Some(Format::Github));
     assert_eq!(cli.lint.deny, vec![DenyLevel::Warnings]);
     // The config path comes from the `summa` command's global --config.
     assert_eq!(cli.lint.config, None);
     let defaults = Cli::try_parse_from(["lint", "m"]).expect("defaults");
-    assert_eq!(defaults.lint.format, Format::Human);
+    assert_eq!(defaults.lint.format, None);
     assert!(Cli::try_parse_from(["lint", "m", "--deny", "errors"]).is_err());
     assert!(Cli::try_parse_from(["lint"]).is_err(), "paths are required");
 }

@@ -1,6 +1,7 @@
 //! Output formats of a [`Report`](crate::Report).
 
 mod github;
+mod gitlab;
 mod human;
 mod json;
 mod sarif;
@@ -17,5 +18,6 @@ pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> std::io::
         Format::Json => json::render(report, out),
         Format::Github => github::render(report, out),
         Format::Sarif => sarif::render(report, out),
+        Format::Gitlab => gitlab::render(report, out),
     }
 }
