@@ -249,9 +249,15 @@ async fn an_older_catalog_learns_which_versions_have_pending_tables() {
             .get(0)
     };
     assert!(!pending("a").await && pending("b").await);
-    // A catalog from before the column: the next install sets it from the tables that exist.
+    // A catalog from before the column (and before the SQL API's lifecycle columns; an older
+    // summa left no install marker): the next install sets them from the tables that exist
+    // and the stored plans.
     client
-        .batch_execute("ALTER TABLE summa.versions DROP COLUMN pending")
+        .batch_execute(
+            "DROP VIEW summa.status, summa.definitions; DROP TABLE summa.requests; \
+             ALTER TABLE summa.versions DROP COLUMN pending, DROP COLUMN objects, \
+             DROP COLUMN serving_select; COMMENT ON SCHEMA summa IS NULL",
+        )
         .await
         .unwrap();
     db.create("c", VIEW);
@@ -270,5 +276,18 @@ async fn an_older_catalog_learns_which_versions_have_pending_tables() {
     db.assert_equal("b", "SELECT grp, max(val) FROM items GROUP BY grp")
         .await;
     db.assert_equal("c", VIEW).await;
+    // The lifecycle SQL found what an older catalog's version holds: drop removes its tables.
+    let dropped: bool = client
+        .query_one("SELECT summa.drop('b')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(dropped);
+    assert!(crate::harness::texts(
+        &client,
+        "SELECT relname::text FROM pg_class WHERE relname LIKE 'b\\_\\_%'"
+    )
+    .await
+    .is_empty());
     sidecar.stop();
 }

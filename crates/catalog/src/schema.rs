@@ -129,7 +129,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS streams_one_shared ON summa.streams ((true)) W
 
 /// The SQL API (`summa.define` and the rest, `api.sql`), with the constants it mirrors.
 pub fn api_sql() -> String {
-    let lease = crate::SIDECAR_LEASE;
+    // A request waits for a sidecar while no session serves requests.
+    let lease = crate::requests::REQUESTS_LEASE;
     include_str!("api.sql")
         .replace(
             "{max_lag_bytes}",
@@ -152,11 +153,29 @@ pub fn install_sql() -> String {
 
 /// Create the `summa` schema, its tables and its SQL API if they do not exist, and upgrade a
 /// catalog created by an older summa. One transaction.
+///
+/// A catalog installed by this very script (its digest is the schema's comment) is left
+/// untouched: even idempotent DDL takes strong locks (`CREATE OR REPLACE VIEW`, `CREATE INDEX IF
+/// NOT EXISTS`), and a sidecar starting while a migration calls `summa.define` must not
+/// deadlock with it.
 pub async fn install(client: &Client) -> Result<(), CatalogError> {
+    let script = install_sql();
+    let marker = format!("summa catalog {:016x}", fnv1a(&script));
+    let current: bool = client
+        .query_one(
+            "SELECT coalesce(obj_description(to_regnamespace('summa'), 'pg_namespace') = $1, false)",
+            &[&marker],
+        )
+        .await
+        .ctx(|| "reading the summa catalog's version".into())?
+        .get(0);
+    if current {
+        return Ok(());
+    }
     let upgraded = match client
         .batch_execute(&format!(
-            "BEGIN; SET LOCAL client_min_messages = warning; SELECT pg_advisory_xact_lock(hashtext('summa.install')); {}",
-            install_sql()
+            "BEGIN; SET LOCAL client_min_messages = warning; SELECT pg_advisory_xact_lock(hashtext('summa.install')); {script}; COMMENT ON SCHEMA summa IS {}",
+            summa_plan::ident::quote_literal(&marker)
         ))
         .await
         .ctx(|| "installing the summa schema".into())
@@ -177,6 +196,13 @@ pub async fn install(client: &Client) -> Result<(), CatalogError> {
         .await
         .ctx(|| "installing the summa schema".into());
     upgraded.and(ended)
+}
+
+/// 64-bit FNV-1a of the install script: which script installed a catalog.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Catalogs created before the SQL API: each version's serving SELECT and state tables, from
