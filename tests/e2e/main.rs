@@ -17,6 +17,7 @@ mod crash;
 mod ddl;
 mod eager;
 mod edges;
+mod examples;
 mod extremes;
 mod faults;
 mod generated;
