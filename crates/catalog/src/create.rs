@@ -762,14 +762,12 @@ async fn backfill_all(
 async fn analyze_new_tables(client: &Client, pending: &[Pending], opts: &CreateOptions) {
     for p in pending {
         let target = Target::new(&opts.schema, &p.table_name);
-        let mut tables = vec![target.table()];
-        tables.extend((0..p.plan.value_tables.len()).map(|i| target.values(i)));
-        if p.plan.is_join() {
-            tables.extend((0..p.plan.inputs.len()).map(|k| target.input_copy(k)));
-        }
-        if p.plan.eager.is_some() {
-            tables.push(target.partials());
-        }
+        // The pending table is emptied by the drain: nothing to estimate there.
+        let drained = target.pending();
+        let tables = target
+            .state_tables(&p.plan)
+            .into_iter()
+            .filter(|t| *t != drained);
         for table in tables {
             if let Err(err) = client.batch_execute(&format!("ANALYZE {table}")).await {
                 tracing::warn!(table, error = %db_message(&err), "ANALYZE after the backfill failed");

@@ -175,14 +175,25 @@ fn render(
     }
 }
 
+/// The directory's view files (read before connecting: a bad file name fails first) and a
+/// session named `application`.
+async fn open(
+    dir: &Path,
+    url: Option<String>,
+    config: &Config,
+    application: &str,
+) -> anyhow::Result<(Vec<ViewFile>, tokio_postgres::Client)> {
+    let files = read_dir(dir)?;
+    let conn = conn_info(url)?;
+    Ok((files, connect(&conn, application, config).await?))
+}
+
 pub async fn plan(
     args: PlanArgs,
     url: Option<String>,
     config: &Config,
 ) -> anyhow::Result<ExitCode> {
-    let files = read_dir(&args.dir)?;
-    let conn = conn_info(url)?;
-    let client = connect(&conn, "summa-plan", config).await?;
+    let (files, client) = open(&args.dir, url, config, "summa-plan").await?;
     let (changes, removed) = compare_all(&client, &files).await?;
     print!("{}", render(&files, &changes, &removed, args.format));
     let changed = !removed.is_empty()
@@ -201,9 +212,7 @@ pub async fn apply(
     url: Option<String>,
     config: &Config,
 ) -> anyhow::Result<ExitCode> {
-    let files = read_dir(&args.dir)?;
-    let conn = conn_info(url)?;
-    let mut client = connect(&conn, "summa-apply", config).await?;
+    let (files, mut client) = open(&args.dir, url, config, "summa-apply").await?;
     let mut newest = Vec::new();
     for f in &files {
         let before = summa_catalog::compare(&client, &f.name, &f.sql).await?;

@@ -94,30 +94,26 @@ impl Target {
     /// tables, a join's copies of its inputs, an eager join's partial groups, the pending
     /// table, the summary table.
     pub fn state_tables(&self, plan: &MaintenancePlan) -> Vec<String> {
-        let mut tables: Vec<String> = (0..plan.value_tables.len())
-            .map(|i| self.values(i))
-            .collect();
-        if plan.is_join() {
-            tables.extend((0..plan.inputs.len()).map(|k| self.input_copy(k)));
-        }
-        if plan.eager.is_some() {
-            tables.push(self.partials());
-        }
-        tables.push(self.pending());
-        tables.push(self.table());
-        tables
+        self.names(plan)
+            .iter()
+            .map(|name| qualified(&self.schema, name))
+            .collect()
     }
 
-    /// Every object name the version creates; each must fit Postgres' 63-byte identifiers.
+    /// Every object name the version creates (unquoted, in [`Target::state_tables`]' order);
+    /// each must fit Postgres' 63-byte identifiers.
     pub fn names(&self, plan: &MaintenancePlan) -> Vec<String> {
-        let mut names = vec![self.table.clone(), self.pending_name()];
-        names.extend((0..plan.value_tables.len()).map(|i| self.values_name(i)));
+        let mut names: Vec<String> = (0..plan.value_tables.len())
+            .map(|i| self.values_name(i))
+            .collect();
         if plan.is_join() {
             names.extend((0..plan.inputs.len()).map(|k| self.input_copy_name(k)));
         }
         if plan.eager.is_some() {
             names.push(self.partials_name());
         }
+        names.push(self.pending_name());
+        names.push(self.table.clone());
         names
     }
 }
