@@ -19,7 +19,7 @@ const BY_GRP: &str = "SELECT grp, count(*), sum(val), avg(val) FROM items GROUP 
 const EXTREMES: &str =
     "SELECT cat, min(val) AS lo, max(qty) AS hi, count(DISTINCT grp) AS grps FROM items GROUP BY cat";
 /// Small chunks, so transactions of the workload are shipped in several.
-const CONFIG: &str = "[apply]\nchunk_rows = 16\n";
+const CONFIG: &str = "[apply]\nchunk_rows = 16\nmerge_rows = 32\n";
 
 /// Where the sidecar's crash points are; the catalog's two are driven by `create`/`promote`.
 const SIDECAR_POINTS: [&str; 4] = [

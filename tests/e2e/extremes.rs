@@ -1,8 +1,10 @@
 //! min/max and DISTINCT state (value tables): intermediate states are prefix-consistent (each
 //! batch shows the source as of its commit, never a later transaction), and batches too large
-//! for memory go through the staging table with the same result.
+//! for memory go through the staging table with the same result, merged in parts inside
+//! the transaction (bounded statements).
 
 use crate::harness::{seed, Rng, TestDb};
+use crate::ops::{free_port, get, sample};
 
 const VIEW: &str = "SELECT min(v) AS lo, max(v) AS hi, count(DISTINCT v) AS nd FROM t";
 
@@ -85,8 +87,13 @@ async fn large_batches_of_value_state_go_through_staging() {
     for (name, sql) in views {
         db.create(name, sql);
     }
-    // chunk_rows 100: every transaction below is shipped in many chunks.
-    let sidecar = db.sidecar_with_config("[apply]\nchunk_rows = 100\n");
+    // chunk_rows 100: every transaction below is shipped in many chunks; merge_rows 300: the
+    // large ones are merged in parts (emptied groups, spent values and recomputed extremes
+    // inside the one target transaction, between its parts).
+    let port = free_port();
+    let sidecar = db.sidecar_with_config(&format!(
+        "metrics_address = \"127.0.0.1:{port}\"\n[apply]\nchunk_rows = 100\nmerge_rows = 300\n"
+    ));
     let offset = rng.below(50) as i32;
     client
         .execute(
@@ -112,6 +119,14 @@ async fn large_batches_of_value_state_go_through_staging() {
     for (name, sql) in views {
         db.assert_equal(name, sql).await;
     }
+    // Three transactions of 5,000+ changes for two views: without parts, at most 6 merges.
+    let metrics = get(port, "/metrics").await.1;
+    let merges = sample(&metrics, "summa_merges_total");
+    assert!(
+        merges > 6.0,
+        "large transactions are merged in parts: {merges} merges"
+    );
+    assert!(sample(&metrics, "summa_longest_merge_seconds") > 0.0);
     let values: i64 = client
         .query_one("SELECT count(*) FROM staged_g__v1__values_0", &[])
         .await

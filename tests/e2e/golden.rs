@@ -47,6 +47,21 @@ fn statements(plan: &MaintenancePlan, target: &Target, staging: &str) -> Vec<(St
         "backfill_chunk(open)".into(),
         sqlgen::backfill_chunk(plan, target, false),
     ));
+    if sqlgen::bulk_loaded(plan) {
+        for (i, s) in sqlgen::bulk_tables(plan, 0).into_iter().enumerate() {
+            out.push((format!("create_bulk_tables[{i}]"), s));
+        }
+        out.push((
+            "bulk_chunk(bounded)".into(),
+            sqlgen::bulk_chunk(plan, 0, true),
+        ));
+        out.push((
+            "bulk_chunk(open)".into(),
+            sqlgen::bulk_chunk(plan, 0, false),
+        ));
+        out.push(("bulk_combine".into(), sqlgen::bulk_combine(plan, target, 0)));
+        out.push(("drop_bulk_tables".into(), sqlgen::drop_bulk_tables(plan, 0)));
+    }
     out.push((
         "delete_empty_groups".into(),
         sqlgen::delete_empty_groups(target),
@@ -85,7 +100,7 @@ fn statements(plan: &MaintenancePlan, target: &Target, staging: &str) -> Vec<(St
         for k in 0..plan.inputs.len() {
             out.push((
                 format!("fill_copy[{k}]"),
-                sqlgen::fill_copy(plan, target, k),
+                sqlgen::fill_copy(plan, target, k, true),
             ));
             out.push((
                 format!("delete_from_copy[{k}]"),

@@ -789,8 +789,8 @@ async fn kill_9_while_writers_change_both_join_inputs_loses_and_duplicates_nothi
     let stop = Arc::new(AtomicBool::new(false));
     let writers = spawn_writers(&db, s, &stop);
     let mut rng = Rng::new(s);
-    // Small chunks: the writers' transactions are shipped in several.
-    let config = "[apply]\nchunk_rows = 4\n";
+    // Small chunks: the writers' transactions are shipped in several, and merged in parts.
+    let config = "[apply]\nchunk_rows = 4\nmerge_rows = 8\n";
     let mut sidecar: Sidecar = db.sidecar_with_config(config);
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(500 + rng.below(700))).await;

@@ -11,6 +11,7 @@ mod server;
 mod viewgen;
 mod wide;
 
+mod backfill;
 mod catalog_api;
 mod corpus;
 mod crash;

@@ -108,6 +108,18 @@ pub mod tunables {
               inside the batch's transaction.",
     };
 
+    pub const MERGE_ROWS: Tunable = Tunable {
+        key: "apply.merge_rows",
+        default: Int(200_000),
+        unit: "rows",
+        summary: "staged rows merged per statement inside a large source transaction (first size)",
+        doc:
+            "Bounded statements: a source transaction larger than this is merged in parts, all in \
+              its one target transaction (a prefix of a transaction's changes is itself exact). \
+              The first part has this many rows; later ones adapt to about a quarter of \
+              `statement_budget_ms` per merge statement (at least `apply.chunk_rows`).",
+    };
+
     pub const ON_TRUNCATE: Tunable = Tunable {
         key: "apply.on_truncate",
         default: Text("reset"),
@@ -128,8 +140,8 @@ pub mod tunables {
 }
 
 use tunables::{
-    CHUNK_ROWS, MAX_ATTEMPTS, MAX_BATCH_CHANGES, MAX_BATCH_DELAY_MS, ON_TRUNCATE, RETENTION_HOURS,
-    STATEMENT_BUDGET_MS,
+    CHUNK_ROWS, MAX_ATTEMPTS, MAX_BATCH_CHANGES, MAX_BATCH_DELAY_MS, MERGE_ROWS, ON_TRUNCATE,
+    RETENTION_HOURS, STATEMENT_BUDGET_MS,
 };
 
 /// Tunables of the applier (the summa.toml keys are in [`tunables`]).
@@ -141,6 +153,9 @@ pub struct ApplyConfig {
     pub max_batch_delay: Duration,
     /// Signed rows per version buffered in memory before a chunk is shipped.
     pub chunk_rows: usize,
+    /// Staged rows of one version merged per statement inside a large source transaction
+    /// (the first part; later ones adapt to the budget).
+    pub merge_rows: usize,
     /// statement_timeout of every statement the applier runs.
     pub statement_budget: Duration,
     /// How often the catalog is checked for new streams.
@@ -189,6 +204,7 @@ impl Default for ApplyConfig {
             max_batch_changes: MAX_BATCH_CHANGES.int() as usize,
             max_batch_delay: Duration::from_millis(MAX_BATCH_DELAY_MS.int()),
             chunk_rows: CHUNK_ROWS.int() as usize,
+            merge_rows: MERGE_ROWS.int() as usize,
             statement_budget: Duration::from_millis(STATEMENT_BUDGET_MS.int()),
             poll_interval: POLL_INTERVAL,
             retention: Duration::from_secs(RETENTION_HOURS.int() * 3600),
@@ -212,6 +228,7 @@ mod tests {
             MAX_BATCH_DELAY_MS.int()
         );
         assert_eq!(d.chunk_rows as u64, CHUNK_ROWS.int());
+        assert_eq!(d.merge_rows as u64, MERGE_ROWS.int());
         assert_eq!(
             d.statement_budget.as_millis() as u64,
             STATEMENT_BUDGET_MS.int()

@@ -32,6 +32,11 @@ pub struct Metrics {
     /// The longest of those since this process started, in µs (a huge source transaction
     /// shows here exactly; the histogram only bounds it by a bucket).
     pub longest_batch_micros: AtomicU64,
+    /// The longest merge statement since this process started, in µs: what
+    /// `statement_budget_ms` bounds (a huge source transaction is merged in several).
+    pub longest_merge_micros: AtomicU64,
+    /// Merge statements run (one per version per batch, more for a large source transaction).
+    pub merges: AtomicU64,
 }
 
 /// Upper bounds (seconds) of the batch latency histogram's buckets.
@@ -89,6 +94,12 @@ impl Metrics {
             .fetch_max(commit_time.max(0) as u64, Ordering::Relaxed);
         self.batch_seconds.observe(took);
         self.longest_batch_micros
+            .fetch_max(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_merge(&self, took: Duration) {
+        self.merges.fetch_add(1, Ordering::Relaxed);
+        self.longest_merge_micros
             .fetch_max(took.as_micros() as u64, Ordering::Relaxed);
     }
 

@@ -42,6 +42,11 @@ pub struct VersionRuntime {
     pub rows: SignedRows,
     /// Chunks already shipped into the staging table in the open target transaction.
     pub staged_chunks: usize,
+    /// Rows in the staging table not merged yet (in the open target transaction).
+    pub staged_rows: usize,
+    /// Staged rows that are merged at once inside a large source transaction, adapted so one
+    /// merge statement takes about a quarter of the statement budget (0: not measured yet).
+    pub merge_target: usize,
     /// Applies the version's pinned settings to the open transaction.
     pub sql_settings: String,
     /// Commit LSN of the transaction being read (recorded with pending rows).
@@ -92,6 +97,8 @@ impl VersionRuntime {
             positions: vec![None; plan.inputs.len()],
             keys_only: vec![false; plan.inputs.len()],
             staged_chunks: 0,
+            staged_rows: 0,
+            merge_target: 0,
             staging,
             record,
         };
@@ -229,6 +236,7 @@ impl VersionRuntime {
     pub fn discard_buffered(&mut self) {
         self.rows.take();
         self.staged_chunks = 0;
+        self.staged_rows = 0;
     }
 
     /// The commit LSN of the transaction whose changes follow.

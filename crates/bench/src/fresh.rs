@@ -26,7 +26,8 @@ use super::{bar, spinner, BenchView, Ctx, SCHEMA};
 const APPLY_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub async fn run_view(ctx: &mut Ctx, view: BenchView, n: u64, ks: &[u64]) -> anyhow::Result<()> {
-    let (version, backfill_s) = ctx.create_beside_refresh(view).await?;
+    let (version, backfill) = ctx.create_beside_refresh(view).await?;
+    let backfill_s = backfill.summa_s;
     let s = spinner("floor table");
     let upsert_sql = floor::create_floor_table(&ctx.client, view).await?;
     let upsert = ctx.client.prepare(&upsert_sql).await?;
@@ -112,6 +113,7 @@ pub async fn run_view(ctx: &mut Ctx, view: BenchView, n: u64, ks: &[u64]) -> any
             upsert_ms: Stat::of(m.upsert),
             floor_ms: Stat::of(m.floor),
             backfill_s,
+            create_mv_s: backfill.mv_s,
             recomputed: ctx.metrics.recomputed_groups.load(Ordering::Relaxed) - recomputed0,
         };
         let line = format!(

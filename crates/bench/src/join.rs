@@ -23,7 +23,8 @@ const APPLY_TIMEOUT: Duration = Duration::from_secs(600);
 pub const FACT_K: u64 = 1_000;
 
 pub async fn run(ctx: &mut Ctx, view: BenchView, n: u64) -> anyhow::Result<()> {
-    let (version, backfill_s) = ctx.create_beside_refresh(view).await?;
+    let (version, backfill) = ctx.create_beside_refresh(view).await?;
+    let backfill_s = backfill.summa_s;
     println!(
         "{} = {}\n  backfill {:.1} s",
         view.label, view.sql, backfill_s
@@ -91,6 +92,7 @@ pub async fn run(ctx: &mut Ctx, view: BenchView, n: u64) -> anyhow::Result<()> {
             summa_ms: Stat::of(m.summa),
             refresh_ms: Stat::of(m.refresh),
             backfill_s,
+            create_mv_s: backfill.mv_s,
         };
         println!(
             "  {}: summa {} | REFRESH {} ({}×) | view rows moved {} | view-row deltas merged {}",

@@ -6,18 +6,16 @@
 //! point; streaming then starts there. Transactions committed before the consistent point are
 //! in the snapshot, those after it are streamed: none is missed or counted twice.
 //!
-//! Bounded steps (invariant 4): the backfill aggregates the source in ranges of heap blocks,
-//! one statement per range under `statement_timeout = budget`, inside savepoints; a range
-//! that times out is retried at half the size, and the range size adapts to aim at a third of
-//! the budget per statement.
+//! Bounded steps (invariant 4): the tables are registered empty and unindexed; the backfill
+//! (`crate::backfill`) loads them in bounded statements and builds their indexes, all in the
+//! one transaction that commits the stream record.
 
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use summa_plan::ident::{qualified, quote_ident, quote_literal};
 use summa_plan::sqlgen::{self, Target};
 use summa_plan::{plan_view, Input, InputRole, MaintenancePlan, PinnedSettings, SourceTable};
-use summa_stream::{create_slot_with_snapshot, ConnInfo, RetryClass};
+use summa_stream::{create_slot_with_snapshot, ConnInfo};
 use tokio_postgres::Client;
 
 use crate::error::{db_message, CatalogError, DbContext};
@@ -142,11 +140,11 @@ fn input_needs(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
         .collect()
 }
 
-struct Pending {
-    spec: ViewSpec,
-    plan: MaintenancePlan,
-    version: i32,
-    table_name: String,
+pub(crate) struct Pending {
+    pub(crate) spec: ViewSpec,
+    pub(crate) plan: MaintenancePlan,
+    pub(crate) version: i32,
+    pub(crate) table_name: String,
 }
 
 /// The versioned table name: `{name}`, `{version}` / `{n}`, and `{yyyy}`, `{mm}`, `{dd}` of
@@ -398,7 +396,8 @@ async fn register(
                 ),
             });
         }
-        for stmt in sqlgen::create_objects(&plan, &target) {
+        // Empty and unindexed: the backfill loads them, then builds the indexes.
+        for stmt in sqlgen::create_tables(&plan, &target) {
             tx.batch_execute(&stmt)
                 .await
                 .map_err(|source| CatalogError::Invalid {
@@ -689,12 +688,13 @@ async fn backfill_all(
         .await
         .ok();
     let mut created = Vec::new();
-    for p in pending {
+    for (n, p) in pending.iter().enumerate() {
         let target = Target::new(&opts.schema, &p.table_name);
         let table = target.table();
         let inputs = input_needs(&p.plan, &target);
         let started = Instant::now();
-        let statements = backfill_one(&tx, p, &target, opts, progress.as_ref()).await?;
+        let statements =
+            crate::backfill::backfill_one(&tx, p, &target, opts, progress.as_ref(), n).await?;
         let alias = qualified(&opts.schema, &p.spec.name);
         tx.execute(
             "UPDATE summa.versions SET state = 'catching_up', slot_name = $3, start_lsn = $4::text::pg_lsn, updated_at = now() \
@@ -774,143 +774,6 @@ async fn analyze_new_tables(client: &Client, pending: &[Pending], opts: &CreateO
             }
         }
     }
-}
-
-/// Attempts at a backfill range that fails with a transient error other than the budget.
-const BACKFILL_RETRIES: u32 = 3;
-
-/// Backfill one version in block ranges; returns the number of chunk statements run.
-async fn backfill_one(
-    tx: &tokio_postgres::Transaction<'_>,
-    p: &Pending,
-    target: &Target,
-    opts: &CreateOptions,
-    progress: Option<&Client>,
-) -> Result<u64, CatalogError> {
-    let mut reported = Instant::now();
-    let label = format!("{} v{}", p.spec.name, p.version);
-    tx.batch_execute(&p.plan.settings.set_local_sql())
-        .await
-        .ctx(|| format!("{label}: applying pinned settings"))?;
-    let blocks: i64 = tx
-        .query_one(&sqlgen::source_blocks(&p.plan), &[])
-        .await
-        .ctx(|| format!("{label}: sizing the source"))?
-        .get(0);
-    let bar = if opts.show_progress {
-        let bar = ProgressBar::new(blocks.max(1) as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg} [{bar:30}] {percent}% {pos}/{len} blocks, eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_message(format!("backfilling {label}"));
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
-    // A join's copies of its inputs, as of the same snapshot as the summary.
-    for k in 0..p.plan.inputs.len() {
-        if p.plan.is_join() {
-            tx.batch_execute(&sqlgen::fill_copy(&p.plan, target, k))
-                .await
-                .ctx(|| format!("{label}: copying input {}", p.plan.inputs[k].qualified()))?;
-        }
-    }
-    // An eager join's partial groups, from the fact's copy just filled.
-    if let Some(sql) = sqlgen::fill_partials(&p.plan, target) {
-        tx.batch_execute(&sql)
-            .await
-            .ctx(|| format!("{label}: pre-aggregating the fact"))?;
-    }
-    let bounded = sqlgen::backfill_chunk(&p.plan, target, true);
-    let unbounded = sqlgen::backfill_chunk(&p.plan, target, false);
-    let target = opts.statement_budget / 3;
-    let mut chunk: i64 = 1024;
-    let mut start: i64 = 0;
-    let mut statements = 0;
-    let mut retries = 0;
-    loop {
-        let last = start + chunk >= blocks;
-        let began = Instant::now();
-        tx.batch_execute("SAVEPOINT summa_chunk")
-            .await
-            .ctx(|| format!("{label}: savepoint"))?;
-        let result = if last {
-            tx.query_one(&unbounded, &[&start]).await
-        } else {
-            tx.query_one(&bounded, &[&start, &(start + chunk)]).await
-        };
-        statements += 1;
-        match result {
-            Ok(_) => {
-                tx.batch_execute("RELEASE SAVEPOINT summa_chunk")
-                    .await
-                    .ctx(|| format!("{label}: savepoint"))?;
-                summa_failpoint::hit("catalog.backfill.chunk");
-            }
-            // The statement hit the budget: the range was too big, halve it.
-            Err(err) if summa_stream::retry::is_statement_timeout(&err) && chunk > 1 => {
-                tx.batch_execute("ROLLBACK TO SAVEPOINT summa_chunk")
-                    .await
-                    .ctx(|| format!("{label}: savepoint"))?;
-                chunk = (chunk / 2).max(1);
-                tracing::warn!(view = %label, chunk, "backfill chunk hit the statement budget; halving");
-                continue;
-            }
-            // Another transient error (a lock wait, a deadlock): the same range again, a few times.
-            Err(err)
-                if RetryClass::of_db(&err) == Some(RetryClass::Transient)
-                    && !summa_stream::retry::is_statement_timeout(&err)
-                    && retries < BACKFILL_RETRIES =>
-            {
-                tx.batch_execute("ROLLBACK TO SAVEPOINT summa_chunk")
-                    .await
-                    .ctx(|| format!("{label}: savepoint"))?;
-                retries += 1;
-                tracing::warn!(view = %label, attempt = retries, error = %db_message(&err), "backfill chunk failed; retrying it");
-                tokio::time::sleep(Duration::from_millis(100 << retries)).await;
-                continue;
-            }
-            Err(err) => {
-                let class = match RetryClass::of_db(&err) {
-                    Some(RetryClass::Definite) => "",
-                    _ => " (kept failing; try again later)",
-                };
-                return Err(CatalogError::Invalid {
-                    view: label,
-                    message: format!(
-                        "backfill of blocks from {start} failed{class}: {}",
-                        db_message(&err)
-                    ),
-                });
-            }
-        }
-        retries = 0;
-        if last {
-            break;
-        }
-        bar.set_position((start + chunk) as u64);
-        // `summa status` shows the fraction done (written outside the backfill's transaction).
-        if let (Some(c), true) = (progress, reported.elapsed() >= Duration::from_secs(1)) {
-            reported = Instant::now();
-            let done = ((start + chunk) as f64 / blocks.max(1) as f64).min(1.0) as f32;
-            let _ = c
-                .execute(
-                    "INSERT INTO summa.backfill_progress (view_name, version, progress) VALUES ($1, $2, $3) \
-                     ON CONFLICT (view_name, version) DO UPDATE SET progress = excluded.progress, updated_at = now()",
-                    &[&p.spec.name, &p.version, &done],
-                )
-                .await;
-        }
-        start += chunk;
-        let took = began.elapsed().max(Duration::from_millis(1));
-        let scale = (target.as_secs_f64() / took.as_secs_f64()).clamp(0.25, 4.0);
-        chunk = ((chunk as f64 * scale) as i64).clamp(16, 1 << 22);
-    }
-    bar.finish_and_clear();
-    Ok(statements)
 }
 
 /// Best-effort removal of what a failed create left: tables, catalog rows, its slot and

@@ -14,6 +14,7 @@
 //! stream is one logical slot + publication feeding a set of versions; its applied LSN is
 //! written in the same transaction as the summary rows it covers.
 
+mod backfill;
 mod budget;
 mod create;
 mod definitions;

@@ -39,6 +39,7 @@ pub struct ApplySection {
     pub max_batch_changes: usize,
     pub max_batch_delay_ms: u64,
     pub chunk_rows: usize,
+    pub merge_rows: usize,
     pub on_truncate: summa_apply::TruncatePolicy,
     pub max_attempts: u32,
 }
@@ -69,6 +70,7 @@ impl Default for ApplySection {
             max_batch_changes: d.max_batch_changes,
             max_batch_delay_ms: d.max_batch_delay.as_millis() as u64,
             chunk_rows: d.chunk_rows,
+            merge_rows: d.merge_rows,
             on_truncate: d.on_truncate,
             max_attempts: d.max_attempts,
         }
@@ -159,10 +161,11 @@ impl Config {
         }
         if self.apply.max_batch_changes == 0
             || self.apply.chunk_rows == 0
+            || self.apply.merge_rows == 0
             || self.apply.max_attempts == 0
         {
             bail!(
-                "apply.max_batch_changes, apply.chunk_rows and apply.max_attempts must be positive"
+                "apply.max_batch_changes, apply.chunk_rows, apply.merge_rows and apply.max_attempts must be positive"
             );
         }
         Ok(())
@@ -185,6 +188,7 @@ impl Config {
             max_batch_changes: self.apply.max_batch_changes,
             max_batch_delay: Duration::from_millis(self.apply.max_batch_delay_ms),
             chunk_rows: self.apply.chunk_rows,
+            merge_rows: self.apply.merge_rows,
             on_truncate: self.apply.on_truncate,
             max_attempts: self.apply.max_attempts,
             statement_budget: self.statement_budget(),

@@ -191,6 +191,11 @@ async fn render_metrics(state: &State) -> anyhow::Result<String> {
             &m.batches,
         ),
         (
+            "summa_merges_total",
+            "Merge statements run (a large source transaction is merged in parts).",
+            &m.merges,
+        ),
+        (
             "summa_recomputed_groups_total",
             "Groups whose min/max was recomputed from their value table.",
             &m.recomputed_groups,
@@ -251,6 +256,17 @@ async fn render_metrics(state: &State) -> anyhow::Result<String> {
         out,
         "summa_longest_batch_seconds {}",
         m.longest_batch_micros.load(Ordering::Relaxed) as f64 / 1e6
+    );
+    family(
+        &mut out,
+        "summa_longest_merge_seconds",
+        "gauge",
+        "The longest merge statement since this process started (statement_budget_ms bounds it).",
+    );
+    let _ = writeln!(
+        out,
+        "summa_longest_merge_seconds {}",
+        m.longest_merge_micros.load(Ordering::Relaxed) as f64 / 1e6
     );
     let (versions, slots) = catalog?;
     family(

@@ -114,6 +114,7 @@ pub const ALL: &[Tunable] = &[
     apply::MAX_BATCH_CHANGES,
     apply::MAX_BATCH_DELAY_MS,
     apply::CHUNK_ROWS,
+    apply::MERGE_ROWS,
     apply::ON_TRUNCATE,
     apply::MAX_ATTEMPTS,
 ];

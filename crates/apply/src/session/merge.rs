@@ -6,6 +6,8 @@
 //! the session restarts without it); transient ones roll the batch back and the runner replays
 //! it after a backoff, counting the attempts.
 
+use std::time::{Duration, Instant};
+
 use summa_plan::sqlgen::MergeResult;
 use summa_stream::Lsn;
 use tokio_postgres::Client;
@@ -20,7 +22,13 @@ use crate::version::{Phase, VersionRuntime};
 const DRAIN_CHUNK: i64 = 20_000;
 
 impl Session<'_> {
-    /// Ship version `i`'s buffered rows into its staging table (bounded memory).
+    /// Ship version `i`'s buffered rows into its staging table (bounded memory); once the
+    /// staged rows reach the version's merge target, merge them (bounded statements).
+    ///
+    /// Merging part of a source transaction is exact: the changes arrive in the order they
+    /// were made, so every prefix of them takes each input from one state it had to the
+    /// next, no count goes below zero, and the merges add up (inside the one target
+    /// transaction, so no reader sees a prefix).
     pub(super) async fn ship_chunk(&mut self, i: usize) -> Result<(), RunError> {
         self.begin_target().await?;
         let v = &mut self.versions[i];
@@ -28,8 +36,25 @@ impl Session<'_> {
         if let Err(err) = stage(&self.target, v, &rows).await {
             return self.failed(i, "shipping changes", err).await;
         }
-        self.versions[i].staged_chunks += 1;
+        let v = &mut self.versions[i];
+        v.staged_chunks += 1;
+        v.staged_rows += rows.len();
         summa_failpoint::hit("apply.chunk.shipped");
+        let budget = self.cfg.statement_budget;
+        let v = &mut self.versions[i];
+        if v.merge_target == 0 {
+            v.merge_target = self.cfg.merge_rows.max(self.cfg.chunk_rows);
+        }
+        if v.records_pending() || v.staged_rows < v.merge_target {
+            return Ok(());
+        }
+        let merged = v.staged_rows;
+        let started = Instant::now();
+        self.merge_into_batch(i, "inside a large source transaction")
+            .await?;
+        let v = &mut self.versions[i];
+        v.merge_target = next_merge_target(merged, started.elapsed(), budget, self.cfg.chunk_rows);
+        tracing::debug!(view = %v.record.view, version = v.record.version, merged, next = v.merge_target, took_ms = started.elapsed().as_millis() as u64, "merged part of a large transaction");
         Ok(())
     }
 
@@ -120,6 +145,7 @@ async fn merge_version(
     }
     let join = v.record.plan.is_join();
     let staged = v.staged_chunks > 0 || join;
+    let merge_started = Instant::now();
     let row = if v.staged_chunks == 0 && !join {
         let rows = v.rows.take();
         target
@@ -133,8 +159,10 @@ async fn merge_version(
                 .await?;
         }
         v.staged_chunks = 0;
+        v.staged_rows = 0;
         target.query_one(&v.stmts().merge_staged, &[]).await?
     };
+    metrics.record_merge(merge_started.elapsed());
     let result = MergeResult::from_row(&row);
     if result.negative > 0 {
         return Ok(result.negative);
@@ -175,4 +203,42 @@ async fn merge_version(
         }
     }
     Ok(0)
+}
+
+/// The next merge target from the last one: `merged` rows took `took`; aim at a quarter of
+/// the budget, changing by at most 4× per step.
+fn next_merge_target(merged: usize, took: Duration, budget: Duration, chunk_rows: usize) -> usize {
+    let took = took.as_secs_f64().max(0.001);
+    let aim = budget.as_secs_f64() / 4.0;
+    let next = (merged as f64 * (aim / took).clamp(0.25, 4.0)) as usize;
+    next.clamp(chunk_rows, 4_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_targets_follow_the_budget() {
+        let budget = Duration::from_secs(30);
+        // 200k rows in 15 s: twice the aim of 7.5 s, so half as many next time.
+        assert_eq!(
+            next_merge_target(200_000, Duration::from_secs(15), budget, 20_000),
+            100_000
+        );
+        // Fast merges grow by at most 4× per step, and never past 4M rows.
+        assert_eq!(
+            next_merge_target(200_000, Duration::from_millis(10), budget, 20_000),
+            800_000
+        );
+        assert_eq!(
+            next_merge_target(2_000_000, Duration::from_millis(10), budget, 20_000),
+            4_000_000
+        );
+        // Never below one shipped chunk.
+        assert_eq!(
+            next_merge_target(20_000, Duration::from_secs(100), budget, 20_000),
+            20_000
+        );
+    }
 }

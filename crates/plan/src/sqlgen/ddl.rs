@@ -8,18 +8,21 @@ use crate::plan::MaintenancePlan;
 /// Column name of the HAVING condition (see [`MaintenancePlan::having`]).
 pub(crate) const HAVING: &str = "__having";
 
-/// `CREATE TABLE`/`CREATE INDEX` statements of a new version, in order; a global aggregate's
-/// single row is inserted too.
+/// `CREATE TABLE`/`CREATE INDEX` statements of a new version, in order: its tables, then
+/// their indexes (what `resolve` checks in a rolled-back probe).
 pub fn create_objects(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
+    let mut stmts = create_tables(plan, target);
+    stmts.extend(create_indexes(plan, target));
+    stmts
+}
+
+/// The version's tables, empty and without indexes (a global aggregate's single row is
+/// inserted): registered before the backfill, which loads them and then builds
+/// [`create_indexes`] (an index built after a bulk load is one sort, not an insert per row).
+pub fn create_tables(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
     let mut stmts = vec![summary_table(plan, target)];
-    let table = target.table();
     if plan.is_global() {
         stmts.push(global_row(plan, target));
-    } else {
-        stmts.push(format!(
-            "CREATE UNIQUE INDEX ON {table} ({}) NULLS NOT DISTINCT",
-            key_columns(plan).join(", ")
-        ));
     }
     // Value tables: the group key columns, the value, its multiplicity.
     let keys: Vec<String> = plan
@@ -28,25 +31,51 @@ pub fn create_objects(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
         .map(|k| format!("{} {}", quote_ident(&k.column), k.type_sql))
         .collect();
     for (i, vt) in plan.value_tables.iter().enumerate() {
-        let values = target.values(i);
         stmts.push(format!(
-            "CREATE TABLE {values} ({}\"__v\" {} NOT NULL, \"__m\" bigint NOT NULL) \
+            "CREATE TABLE {} ({}\"__v\" {} NOT NULL, \"__m\" bigint NOT NULL) \
              WITH (fillfactor = 70)",
+            target.values(i),
             prefixed(&keys),
             vt.type_sql
         ));
+    }
+    if plan.is_join() {
+        for k in 0..plan.inputs.len() {
+            stmts.push(super::join::create_copy(plan, target, k));
+        }
+    }
+    if plan.eager.is_some() {
+        stmts.push(super::eager::create_partials(plan, target));
+    }
+    stmts
+}
+
+/// The indexes of the version's tables ([`create_tables`]): the summary's unique group key,
+/// each value table's unique (group, value), a join's copies' keys and lookups, an eager
+/// join's partial groups'.
+pub fn create_indexes(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
+    let mut stmts = Vec::new();
+    if !plan.is_global() {
         stmts.push(format!(
-            "CREATE UNIQUE INDEX ON {values} ({}\"__v\") NULLS NOT DISTINCT",
+            "CREATE UNIQUE INDEX ON {} ({}) NULLS NOT DISTINCT",
+            target.table(),
+            key_columns(plan).join(", ")
+        ));
+    }
+    for i in 0..plan.value_tables.len() {
+        stmts.push(format!(
+            "CREATE UNIQUE INDEX ON {} ({}\"__v\") NULLS NOT DISTINCT",
+            target.values(i),
             prefixed(&key_columns(plan))
         ));
     }
     if plan.is_join() {
         for k in 0..plan.inputs.len() {
-            stmts.extend(super::join::create_copy(plan, target, k));
+            stmts.extend(super::join::copy_indexes(plan, target, k));
         }
     }
     if plan.eager.is_some() {
-        stmts.extend(super::eager::create_partials(plan, target));
+        stmts.extend(super::eager::partials_indexes(plan, target));
     }
     stmts
 }

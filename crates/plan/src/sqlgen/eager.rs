@@ -47,9 +47,8 @@ fn state_columns(plan: &MaintenancePlan) -> Vec<String> {
         .collect()
 }
 
-/// The partials table, its unique key, an index per key column another input is equated
-/// with, and one that finds the spent partial groups.
-pub(crate) fn create_partials(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
+/// The partials table: the partial key's columns, then each state.
+pub(crate) fn create_partials(plan: &MaintenancePlan, target: &Target) -> String {
     let e = eager(plan);
     let fact = &plan.inputs[e.fact];
     let mut cols: Vec<String> = e
@@ -67,12 +66,19 @@ pub(crate) fn create_partials(plan: &MaintenancePlan, target: &Target) -> Vec<St
             s.type_sql
         ));
     }
+    format!(
+        "CREATE TABLE {} ({}) WITH (fillfactor = 70)",
+        target.partials(),
+        cols.join(", ")
+    )
+}
+
+/// The partial groups' unique key, an index per key column another input is equated with,
+/// and one that finds the spent partial groups.
+pub(crate) fn partials_indexes(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
+    let e = eager(plan);
     let partials = target.partials();
     let mut stmts = vec![
-        format!(
-            "CREATE TABLE {partials} ({}) WITH (fillfactor = 70)",
-            cols.join(", ")
-        ),
         format!(
             "CREATE UNIQUE INDEX ON {partials} ({}) NULLS NOT DISTINCT",
             quoted(&e.columns).join(", ")

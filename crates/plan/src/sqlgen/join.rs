@@ -43,21 +43,29 @@ fn staged(k: usize, i: usize) -> String {
 }
 
 /// The copy of input `k`: its shipped columns, keyed by its primary key.
-pub(crate) fn create_copy(plan: &MaintenancePlan, target: &Target, k: usize) -> Vec<String> {
-    let input = &plan.inputs[k];
-    let cols: Vec<String> = input
+pub(crate) fn create_copy(plan: &MaintenancePlan, target: &Target, k: usize) -> String {
+    let cols: Vec<String> = plan.inputs[k]
         .shipped
         .iter()
         .map(|c| format!("{} {}", quote_ident(&c.name), c.type_sql))
         .collect();
-    let mut stmts = vec![format!(
-        "CREATE TABLE {} ({}, PRIMARY KEY ({}))",
+    format!(
+        "CREATE TABLE {} ({})",
         target.input_copy(k),
-        cols.join(", "),
+        cols.join(", ")
+    )
+}
+
+/// Input `k`'s copy's indexes: its primary key's columns (unique: the copy holds each row
+/// once), and the columns the other inputs' changes look it up by.
+pub(crate) fn copy_indexes(plan: &MaintenancePlan, target: &Target, k: usize) -> Vec<String> {
+    let input = &plan.inputs[k];
+    let mut stmts = vec![format!(
+        "CREATE UNIQUE INDEX ON {} ({})",
+        target.input_copy(k),
         quoted(&input.key_columns).join(", ")
     )];
-    // The other inputs' changes look this copy up by the columns it is equated on; an eager
-    // join's fact is looked up in its partial groups instead.
+    // An eager join's fact is looked up in its partial groups instead.
     let looked_up = plan.eager.as_ref().is_none_or(|e| e.fact != k);
     for column in equated_columns(plan, k).into_iter().filter(|_| looked_up) {
         if input.key_columns.first() != Some(&column) {
@@ -114,8 +122,9 @@ pub(super) fn quoted(names: &[String]) -> Vec<String> {
     names.iter().map(|n| quote_ident(n)).collect()
 }
 
-/// Fill input `k`'s copy from the table (in the backfill's snapshot).
-pub fn fill_copy(plan: &MaintenancePlan, target: &Target, k: usize) -> String {
+/// Fill input `k`'s copy from the table's heap blocks [`$1`, `$2`) (or from `$1` on when
+/// `bounded` is false), in the backfill's snapshot.
+pub fn fill_copy(plan: &MaintenancePlan, target: &Target, k: usize, bounded: bool) -> String {
     let input = &plan.inputs[k];
     let cols = quoted(
         &input
@@ -125,8 +134,13 @@ pub fn fill_copy(plan: &MaintenancePlan, target: &Target, k: usize) -> String {
             .collect::<Vec<_>>(),
     )
     .join(", ");
+    let upper = if bounded {
+        " AND ctid < format('(%s,0)', $2::bigint)::tid"
+    } else {
+        ""
+    };
     format!(
-        "INSERT INTO {} ({cols}) SELECT {cols} FROM {}",
+        "INSERT INTO {} ({cols}) SELECT {cols} FROM {} WHERE ctid >= format('(%s,0)', $1::bigint)::tid{upper}",
         target.input_copy(k),
         input.qualified()
     )

@@ -215,7 +215,7 @@ fn group_by(items: &[String]) -> String {
 
 /// Column `__c{i}` (state `i`'s contribution) or `__g{i}` (its gone extreme) of a delta
 /// branch, `__e{i}` (its new extreme) of the recompute check.
-fn internal(prefix: &str, i: usize) -> String {
+pub(super) fn internal(prefix: &str, i: usize) -> String {
     quote_ident(&format!("__{prefix}{i}"))
 }
 
@@ -338,6 +338,14 @@ fn value_table_ctes(plan: &MaintenancePlan, target: &Target, j: usize) -> Vec<St
             group_by(&with_value)
         ),
     ];
+    ctes.push(value_groups_cte(plan, j));
+    ctes
+}
+
+/// `__vg{j}`, per group: each state fed by value table `j`, its transition from the per
+/// (group, value) rows of `__vo{j}` (keys, `__v`, `__old`, `__m`).
+pub(super) fn value_groups_cte(plan: &MaintenancePlan, j: usize) -> String {
+    let keys = key_columns(plan);
     let change = ValueChange {
         value: "\"__v\"",
         change: "\"__m\"",
@@ -354,19 +362,18 @@ fn value_table_ctes(plan: &MaintenancePlan, target: &Target, j: usize) -> Vec<St
             items.push(format!("{gone} AS {}", internal("g", i)));
         }
     }
-    ctes.push(format!(
+    format!(
         "\"__vg{j}\" AS (SELECT {} FROM \"__vo{j}\"{})",
         items.join(", "),
         group_by(&keys)
-    ));
-    ctes
+    )
 }
 
 /// One branch of the delta's UNION ALL: keys, a column `__c{i}` per state and `__g{i}` per
 /// min/max, each cast to its contribution type (`None`: NULL), then `__n`, the view-row
 /// deltas each of its rows stands for (`rows`). A branch of pre-aggregated contributions
 /// (`Width::State`) keeps each state's own type: a partial group's sum is no machine integer.
-fn delta_branch(
+pub(super) fn delta_branch(
     plan: &MaintenancePlan,
     from: &str,
     width: Width,
@@ -406,7 +413,7 @@ fn delta_branch(
 
 /// What a delta branch's rows are.
 #[derive(Clone, Copy)]
-enum Width {
+pub(super) enum Width {
     /// Per-row contributions, each row standing for this many view-row deltas.
     Row(u8),
     /// Pre-aggregated contributions of a partial group (one view-row delta each).
@@ -438,15 +445,28 @@ fn delta(plan: &MaintenancePlan, partial_rows: bool) -> String {
             |_| None,
         ));
     }
-    for j in 0..plan.value_tables.len() {
-        branches.push(delta_branch(
-            plan,
-            &format!("\"__vg{j}\""),
-            Width::Row(0),
-            |i| (plan.states[i].values == Some(j)).then(|| internal("c", i)),
-            |i| (plan.states[i].values == Some(j)).then(|| internal("g", i)),
-        ));
-    }
+    branches.extend(value_branches(plan));
+    delta_of(plan, branches)
+}
+
+/// The delta branches of the value tables' transitions (`__vg{j}`).
+pub(super) fn value_branches(plan: &MaintenancePlan) -> Vec<String> {
+    (0..plan.value_tables.len())
+        .map(|j| {
+            delta_branch(
+                plan,
+                &format!("\"__vg{j}\""),
+                Width::Row(0),
+                |i| (plan.states[i].values == Some(j)).then(|| internal("c", i)),
+                |i| (plan.states[i].values == Some(j)).then(|| internal("g", i)),
+            )
+        })
+        .collect()
+}
+
+/// `__d` over the UNION ALL of `branches` ([`delta_branch`]): per group, each state's
+/// consolidated delta, the gone extremes, `__n` and `__noop`.
+pub(super) fn delta_of(plan: &MaintenancePlan, branches: Vec<String>) -> String {
     let keys = key_columns(plan);
     let mut items = keys.clone();
     let mut noop = Vec::new();

@@ -7,6 +7,7 @@
 //! Every statement that evaluates the view's expressions must run after the version's pinned
 //! settings were applied (`PinnedSettings::set_local_sql`).
 
+mod bulk;
 mod ddl;
 mod eager;
 mod join;
@@ -16,7 +17,11 @@ mod pending;
 mod read;
 mod view_rows;
 
-pub use ddl::{create_objects, drop_objects, reset_for_truncated_input, reset_objects};
+pub use bulk::{bulk_chunk, bulk_combine, bulk_loaded, bulk_tables, drop_bulk_tables};
+pub use ddl::{
+    create_indexes, create_objects, create_tables, drop_objects, reset_for_truncated_input,
+    reset_objects,
+};
 pub use eager::{fill_partials, update_partials};
 pub use join::{delete_from_copy, fill_copy, insert_into_copy};
 pub use merge::{
@@ -26,8 +31,8 @@ pub use merge::{
 pub use names::{partial_state, row_names, RowNames};
 pub use pending::{create_pending, drain_pending, insert_pending};
 pub use read::{
-    alias_view, compare_diff, key_boundaries, key_ranges, serving_select, source_blocks,
-    verify_diff,
+    alias_view, compare_diff, input_blocks, key_boundaries, key_ranges, serving_select,
+    source_blocks, verify_diff,
 };
 
 use crate::ident::{qualified, quote_ident};

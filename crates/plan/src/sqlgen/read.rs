@@ -39,9 +39,14 @@ pub fn alias_view(plan: &MaintenancePlan, view: &str, target: &Target) -> String
 
 /// Number of heap blocks of the source table.
 pub fn source_blocks(plan: &MaintenancePlan) -> String {
+    input_blocks(plan, 0)
+}
+
+/// Number of heap blocks of input `k`'s table.
+pub fn input_blocks(plan: &MaintenancePlan, k: usize) -> String {
     format!(
         "SELECT (pg_relation_size({}) / current_setting('block_size')::bigint)::bigint",
-        quote_literal(&plan.source_qualified())
+        quote_literal(&plan.inputs[k].qualified())
     )
 }
 

@@ -1,0 +1,196 @@
+//! The bulk backfill: a new version's summary and value tables loaded the way `CREATE
+//! MATERIALIZED VIEW … WITH DATA` loads its rows, in bounded statements.
+//!
+//! **Why not the merge.** Backfilling with the merge statement upserts every group once per
+//! range of the source, and every value of a min/max or DISTINCT state once per range, into
+//! indexed tables: for V2 that was one index insert per source row, 29× a `CREATE
+//! MATERIALIZED VIEW` (docs/benchmarks.md).
+//!
+//! **How.** The version's tables are empty and have no index yet (`super::ddl::create_tables`;
+//! `super::ddl::create_indexes` runs after the load). Two steps, each in statements the
+//! catalog keeps within the budget:
+//! 1. [`bulk_chunk`], per range of heap blocks of the source (or the join's first input):
+//!    the range's groups with their row-fed states (counts, sums) and, per value table, its
+//!    (group, value, multiplicity) rows, appended to session-local tables ([`bulk_tables`];
+//!    no index, no conflict, no WAL);
+//! 2. [`bulk_combine`], in `parts` disjoint slices of the groups (a hash of the group key): the
+//!    value tables' rows summed per (group, value) and inserted, the value-fed states (min,
+//!    max, DISTINCT) taken from them as the merge takes them from new values (each value
+//!    appears: its multiplicity before is 0, `crate::algebra::ValueChange`), the row-fed
+//!    states summed over the ranges, and each group inserted once.
+//!
+//! **Exact.** Every source row of the snapshot is in exactly one range (ctid ranges partition
+//! the heap), so the per-range states add up to the states over all rows, as the merge's
+//! chunks did; a (group, value) pair's multiplicity is the sum of its per-range counts. Each
+//! group lands in one slice, so no group is inserted twice. A global aggregate (one row, no
+//! keys) keeps the merge.
+//!
+//! Every name introduced here starts with `__` or `summa_bulk_`, like the merge's.
+
+use super::merge::{delta_branch, delta_of, internal, value_branches, value_groups_cte, Width};
+use super::view_rows::{arg_column, value_column, RowSource, SIGN_OUT};
+use super::{key_columns, prefixed, Target};
+use crate::ident::quote_ident;
+use crate::plan::MaintenancePlan;
+
+/// The session-local table of version `n`'s per-range groups.
+fn partial_groups(n: usize) -> String {
+    format!("pg_temp.{}", quote_ident(&format!("summa_bulk_{n}")))
+}
+
+/// The session-local table of version `n`'s per-range values of value table `j`.
+fn partial_values(n: usize, j: usize) -> String {
+    format!("pg_temp.{}", quote_ident(&format!("summa_bulk_{n}_v{j}")))
+}
+
+/// Whether the plan is loaded in bulk: every plan with group keys (a global aggregate's single
+/// row is merged, as before).
+pub fn bulk_loaded(plan: &MaintenancePlan) -> bool {
+    !plan.is_global()
+}
+
+/// The session-local tables of version `n`'s load (dropped at commit at the latest).
+pub fn bulk_tables(plan: &MaintenancePlan, n: usize) -> Vec<String> {
+    let keys: Vec<String> = plan
+        .keys
+        .iter()
+        .map(|k| format!("{} {}", quote_ident(&k.column), k.type_sql))
+        .collect();
+    let mut groups = keys.clone();
+    for (i, s) in plan.states.iter().enumerate() {
+        if !s.kind.needs_values() {
+            groups.push(format!("{} {}", internal("c", i), s.type_sql));
+        }
+    }
+    let mut stmts = vec![format!(
+        "CREATE TEMP TABLE {} ({}) ON COMMIT DROP",
+        partial_groups(n),
+        groups.join(", ")
+    )];
+    for (j, vt) in plan.value_tables.iter().enumerate() {
+        stmts.push(format!(
+            "CREATE TEMP TABLE {} ({}\"__v\" {}, \"__m\" bigint) ON COMMIT DROP",
+            partial_values(n, j),
+            prefixed(&keys),
+            vt.type_sql
+        ));
+    }
+    stmts
+}
+
+/// Drop version `n`'s session-local tables once combined.
+pub fn drop_bulk_tables(plan: &MaintenancePlan, n: usize) -> String {
+    let tables: Vec<String> = std::iter::once(partial_groups(n))
+        .chain((0..plan.value_tables.len()).map(|j| partial_values(n, j)))
+        .collect();
+    format!("DROP TABLE IF EXISTS {}", tables.join(", "))
+}
+
+/// Step 1 for the heap blocks [`$1`, `$2`) of the source (or from `$1` on when `bounded` is
+/// false): append the range's groups and values to version `n`'s partial tables. Returns the
+/// rows appended (`int8`).
+pub fn bulk_chunk(plan: &MaintenancePlan, n: usize, bounded: bool) -> String {
+    let rows = if plan.is_join() {
+        super::join::backfill_rows_cte(plan, bounded)
+    } else {
+        super::view_rows::view_rows_cte(plan, &RowSource::Backfill { bounded })
+    };
+    let keys = key_columns(plan);
+    let mut ctes = vec![rows];
+    let mut counts = Vec::new();
+    for j in 0..plan.value_tables.len() {
+        let v = value_column(j);
+        let mut grouping = keys.clone();
+        grouping.push(v.clone());
+        ctes.push(format!(
+            "\"__pv{j}\" AS (INSERT INTO {} SELECT {}{v}, sum({SIGN_OUT})::int8 FROM \"__r\" \
+             WHERE {v} IS NOT NULL GROUP BY {} RETURNING 1)",
+            partial_values(n, j),
+            prefixed(&keys),
+            grouping.join(", ")
+        ));
+        counts.push(format!("(SELECT count(*) FROM \"__pv{j}\")"));
+    }
+    let mut items = keys.clone();
+    for (i, s) in plan.states.iter().enumerate() {
+        if s.kind.needs_values() {
+            continue;
+        }
+        let contribution = s
+            .kind
+            .row_contribution(SIGN_OUT, &arg_column(i), &s.type_sql)
+            .expect("a state not fed by values is fed by rows");
+        let typed = format!(
+            "({contribution})::{}",
+            s.kind.contribution_type(&s.type_sql)
+        );
+        items.push(s.kind.consolidate(&typed, &s.type_sql));
+    }
+    ctes.push(format!(
+        "\"__pg\" AS (INSERT INTO {} SELECT {} FROM \"__r\" GROUP BY {} RETURNING 1)",
+        partial_groups(n),
+        items.join(", "),
+        keys.join(", ")
+    ));
+    counts.push("(SELECT count(*) FROM \"__pg\")".to_string());
+    format!(
+        "WITH {} SELECT ({})::int8",
+        ctes.join(", "),
+        counts.join(" + ")
+    )
+}
+
+/// Step 2, slice `$1` of `$2` of the groups (by a hash of the group key): insert the slice's
+/// values and groups into the version's (empty, unindexed) tables. With one slice, `$1 = 0`,
+/// `$2 = 1` take every group.
+pub fn bulk_combine(plan: &MaintenancePlan, target: &Target, n: usize) -> String {
+    let keys = key_columns(plan);
+    let slice = format!(
+        "abs(hashtextextended(ROW({})::text, 0) % $2::int8) = $1::int8",
+        keys.join(", ")
+    );
+    let mut ctes = Vec::new();
+    for j in 0..plan.value_tables.len() {
+        let mut with_value = keys.clone();
+        with_value.push("\"__v\"".into());
+        let cols = with_value.join(", ");
+        ctes.push(format!(
+            "\"__vc{j}\" AS (SELECT {cols}, sum(\"__m\")::int8 AS \"__m\" FROM {} WHERE {slice} \
+             GROUP BY {cols})",
+            partial_values(n, j)
+        ));
+        ctes.push(format!(
+            "\"__vi{j}\" AS (INSERT INTO {} ({cols}, \"__m\") SELECT {cols}, \"__m\" FROM \"__vc{j}\")",
+            target.values(j)
+        ));
+        // Every value appears: its multiplicity before the load is 0.
+        ctes.push(format!(
+            "\"__vo{j}\" AS (SELECT {cols}, 0::int8 AS \"__old\", \"__m\" FROM \"__vc{j}\")"
+        ));
+        ctes.push(value_groups_cte(plan, j));
+    }
+    ctes.push(format!(
+        "\"__pg\" AS (SELECT * FROM {} WHERE {slice})",
+        partial_groups(n)
+    ));
+    let mut branches = vec![delta_branch(
+        plan,
+        "\"__pg\"",
+        Width::State,
+        |i| (!plan.states[i].kind.needs_values()).then(|| internal("c", i)),
+        |_| None,
+    )];
+    branches.extend(value_branches(plan));
+    ctes.push(format!("\"__d\" AS ({})", delta_of(plan, branches)));
+    let cols: Vec<String> = keys
+        .iter()
+        .cloned()
+        .chain(plan.states.iter().map(|s| quote_ident(&s.column)))
+        .collect();
+    let cols = cols.join(", ");
+    format!(
+        "WITH {} INSERT INTO {} ({cols}) SELECT {cols} FROM \"__d\"",
+        ctes.join(", "),
+        target.table()
+    )
+}
