@@ -61,6 +61,7 @@ fn statements(plan: &MaintenancePlan, target: &Target, staging: &str) -> Vec<(St
         ));
         out.push(("bulk_combine".into(), sqlgen::bulk_combine(plan, target, 0)));
         out.push(("drop_bulk_tables".into(), sqlgen::drop_bulk_tables(plan, 0)));
+        out.push(("bulk_direct".into(), sqlgen::bulk_direct(plan, target)));
     }
     out.push((
         "delete_empty_groups".into(),

@@ -487,13 +487,16 @@ fn bulk(s: &mut String, r: &Results) {
     );
     let _ = writeln!(
         s,
-        "| statement + commit | applied after the commit | longest batch (first change to commit) | sidecar RSS at start | sidecar peak RSS | target |\n|---|---|---|---|---|---|\n| {} s | {} s | {} s | {} MiB | {} MiB | peak ≤ 256 MiB: {} |",
+        "| statement + commit | applied after the commit | longest batch (first change to commit) | longest merge statement | sidecar RSS at start | sidecar peak RSS | target |\n|---|---|---|---|---|---|---|\n| {} s | {} s | {} s | {} s | {} MiB | {} MiB | peak ≤ 256 MiB: {}; longest merge ≤ budget ({} s): {} |",
         num(b.statement_s),
         num(b.applied_after_commit_s),
         num(b.longest_batch_ms / 1000.0),
+        num(b.longest_merge_ms / 1000.0),
         num(b.rss_before_mib),
         num(b.rss_peak_mib),
-        verdict(Some(b.rss_peak_mib <= 256.0))
+        verdict(Some(b.rss_peak_mib <= 256.0)),
+        num(b.budget_ms as f64 / 1000.0),
+        verdict(Some(b.longest_merge_ms <= b.budget_ms as f64))
     );
     if let Some(d) = r.ceiling.as_ref().and_then(|c| c.bulk_decode_s) {
         let _ = writeln!(

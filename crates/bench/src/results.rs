@@ -212,7 +212,9 @@ pub struct Bulk {
     /// The longest batch (first change to commit) of the sidecar that applied it
     /// (`summa_longest_batch_seconds`).
     pub longest_batch_ms: f64,
-    /// The configured statement budget (the bench raises it for this sidecar).
+    /// Its longest merge statement (`summa_longest_merge_seconds`): the budget bounds it.
+    pub longest_merge_ms: f64,
+    /// The configured statement budget.
     pub budget_ms: u64,
 }
 

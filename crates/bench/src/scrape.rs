@@ -1,7 +1,7 @@
 //! The child sidecar's figures, read from its `/metrics` endpoint (Prometheus text format) —
 //! the interface operators use, so the bench measures nothing they could not see:
 //! batches and changes applied, the batch duration histogram (a batch's first change to its
-//! commit) and the longest batch since the process started.
+//! commit), the longest batch and the longest merge statement since the process started.
 //!
 //! Two scrapes make a [`Window`]: counters and histogram buckets are cumulative, so their
 //! differences are the window's own. Quantiles are interpolated linearly inside a bucket, as
@@ -23,6 +23,7 @@ pub struct Scrape {
     pub batch_sum_s: f64,
     pub batch_count: u64,
     pub longest_batch_s: f64,
+    pub longest_merge_s: f64,
 }
 
 /// GET `/metrics` from `address`.
@@ -57,7 +58,7 @@ impl Scrape {
     /// sidecar older or newer than this bench).
     pub fn parse(text: &str) -> anyhow::Result<Scrape> {
         let mut s = Scrape::default();
-        let mut seen = [false; 5];
+        let mut seen = [false; 6];
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let Some((series, value)) = line.rsplit_once(' ') else {
                 continue;
@@ -74,6 +75,7 @@ impl Scrape {
                     (s.batch_count, seen[3]) = (value as u64, true)
                 }
                 "summa_longest_batch_seconds" => (s.longest_batch_s, seen[4]) = (value, true),
+                "summa_longest_merge_seconds" => (s.longest_merge_s, seen[5]) = (value, true),
                 _ => {
                     if let Some(le) = series
                         .strip_prefix("summa_batch_duration_seconds_bucket{le=\"")
@@ -95,6 +97,7 @@ impl Scrape {
             "summa_batch_duration_seconds_sum",
             "summa_batch_duration_seconds_count",
             "summa_longest_batch_seconds",
+            "summa_longest_merge_seconds",
         ];
         if let Some(i) = seen.iter().position(|s| !s) {
             bail!("no {} sample", names[i]);
@@ -180,6 +183,7 @@ mod tests {
         summa_batch_duration_seconds_bucket{le=\"+Inf\"} 10\n\
         summa_batch_duration_seconds_sum 2.5\nsumma_batch_duration_seconds_count 10\n\
         summa_longest_batch_seconds 0.9\n\
+        summa_longest_merge_seconds 0.4\n\
         summa_version_lag_bytes{view=\"v\",version=\"1\"} 0\n";
 
     #[test]
@@ -188,6 +192,7 @@ mod tests {
         assert_eq!((s.batches, s.changes, s.batch_count), (10, 500, 10));
         assert_eq!(s.buckets, vec![(0.1, 2), (0.25, 8), (f64::INFINITY, 10)]);
         assert_eq!((s.batch_sum_s, s.longest_batch_s), (2.5, 0.9));
+        assert_eq!(s.longest_merge_s, 0.4);
     }
 
     #[test]
@@ -206,6 +211,7 @@ mod tests {
             batch_sum_s: 1.0,
             batch_count: 4,
             longest_batch_s: 0.9,
+            longest_merge_s: 0.4,
         };
         let w = Scrape::parse(TEXT).unwrap().since(&before);
         assert_eq!((w.batches, w.changes), (6, 400));

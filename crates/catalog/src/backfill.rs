@@ -12,7 +12,9 @@
 //! values to session-local tables, which are then combined into the version's tables in
 //! slices of about [`COMBINE_ROWS`] partial rows (scaled by the budget), and only then are
 //! the indexes built: the work of `CREATE MATERIALIZED VIEW … WITH DATA` plus one sort per
-//! index. Should a combine slice or an index build still hit the budget, the version's load
+//! index. A source of at most [`DIRECT_BLOCKS`] (scaled by the budget) is loaded in one
+//! statement instead, straight into the version's tables (should that hit the budget, in
+//! ranges). Should a combine slice or an index build still hit the budget, the version's load
 //! is rolled back to its savepoint and done by the merge instead (below): slower, never
 //! unbounded.
 //!
@@ -39,6 +41,11 @@ const BACKFILL_RETRIES: u32 = 3;
 /// Partial rows combined per statement at the default 30 s budget (proportionally fewer
 /// with a smaller one): about 3 s on the benchmark machine.
 const COMBINE_ROWS: f64 = 1_000_000.0;
+
+/// Sources up to this many heap blocks (128 MB) at the default 30 s budget (proportionally
+/// fewer with a smaller one) are loaded in one statement: a few seconds on the benchmark
+/// machine.
+const DIRECT_BLOCKS: f64 = 16_384.0;
 
 /// Backfill one version (`n`: its place in this backfill, naming its session-local tables);
 /// returns the number of statements run.
@@ -199,6 +206,36 @@ impl Load<'_> {
     async fn bulk(&self, n: usize) -> Result<u64, Failed> {
         let plan = &self.p.plan;
         let mut statements = self.fill_copies().await?;
+        let scale = self.opts.statement_budget.as_secs_f64() / 30.0;
+        if self.blocks as f64 <= DIRECT_BLOCKS * scale {
+            // A small source: the whole load in one statement, unless even that hits the
+            // budget (then in ranges, below).
+            self.savepoint("SAVEPOINT summa_direct").await?;
+            match self
+                .tx
+                .execute(&sqlgen::bulk_direct(plan, self.target), &[&0i64])
+                .await
+            {
+                Ok(_) => {
+                    self.savepoint("RELEASE SAVEPOINT summa_direct").await?;
+                    summa_failpoint::hit("catalog.backfill.chunk");
+                    self.bar.set_position(self.blocks.max(0) as u64);
+                    statements += 1 + self.build_indexes().await?;
+                    tracing::debug!(view = %self.label, ranges = 0, slices = 0, "bulk load done in one statement");
+                    return Ok(statements);
+                }
+                Err(err) if summa_stream::retry::is_statement_timeout(&err) => {
+                    self.savepoint("ROLLBACK TO SAVEPOINT summa_direct").await?;
+                    tracing::warn!(view = %self.label, "loading in one statement hit the budget; loading in ranges");
+                }
+                Err(err) => {
+                    return Err(Failed::Error(CatalogError::Invalid {
+                        view: self.label.to_string(),
+                        message: format!("the backfill failed: {}", db_message(&err)),
+                    }))
+                }
+            }
+        }
         for sql in sqlgen::bulk_tables(plan, n) {
             self.step(&sql, "creating the load's session tables")
                 .await?;
@@ -212,7 +249,7 @@ impl Load<'_> {
             )
             .await?;
         statements += ranges;
-        let per_slice = COMBINE_ROWS * self.opts.statement_budget.as_secs_f64() / 30.0;
+        let per_slice = COMBINE_ROWS * scale;
         let slices = ((partial_rows as f64 / per_slice.max(1.0)).ceil() as i64).max(1);
         self.bar.set_message(format!("combining {}", self.label));
         let combine = sqlgen::bulk_combine(plan, self.target, n);

@@ -136,6 +136,13 @@ pub async fn run(url: Option<String>, config: &Config) -> anyhow::Result<ExitCod
         )
         .await?;
     }
+    // The catalog first: the request server reads it at once (the applier's own install
+    // then finds it current).
+    {
+        let setup = conn.connect("summa-setup").await?;
+        summa_catalog::check_server(&setup).await?;
+        summa_catalog::install(&setup).await?;
+    }
     // Versions migrations ask for with summa.define are built beside the applier.
     let requests = tokio::spawn(summa_catalog::serve_requests(
         conn.clone(),

@@ -25,6 +25,9 @@
 //! group lands in one slice, so no group is inserted twice. A global aggregate (one row, no
 //! keys) keeps the merge.
 //!
+//! When one range holds the whole source (small tables), [`bulk_direct`] does both steps in
+//! one statement, straight into the version's tables.
+//!
 //! Every name introduced here starts with `__` or `summa_bulk_`, like the merge's.
 
 use super::merge::{delta_branch, delta_of, internal, value_branches, value_groups_cte, Width};
@@ -86,31 +89,34 @@ pub fn drop_bulk_tables(plan: &MaintenancePlan, n: usize) -> String {
     format!("DROP TABLE IF EXISTS {}", tables.join(", "))
 }
 
-/// Step 1 for the heap blocks [`$1`, `$2`) of the source (or from `$1` on when `bounded` is
-/// false): append the range's groups and values to version `n`'s partial tables. Returns the
-/// rows appended (`int8`).
-pub fn bulk_chunk(plan: &MaintenancePlan, n: usize, bounded: bool) -> String {
-    let rows = if plan.is_join() {
+/// `__r`: the source's view rows in heap blocks [`$1`, `$2`) (or from `$1` on).
+fn backfill_rows(plan: &MaintenancePlan, bounded: bool) -> String {
+    if plan.is_join() {
         super::join::backfill_rows_cte(plan, bounded)
     } else {
         super::view_rows::view_rows_cte(plan, &RowSource::Backfill { bounded })
-    };
-    let keys = key_columns(plan);
-    let mut ctes = vec![rows];
-    let mut counts = Vec::new();
-    for j in 0..plan.value_tables.len() {
-        let v = value_column(j);
-        let mut grouping = keys.clone();
-        grouping.push(v.clone());
-        ctes.push(format!(
-            "\"__pv{j}\" AS (INSERT INTO {} SELECT {}{v}, sum({SIGN_OUT})::int8 FROM \"__r\" \
-             WHERE {v} IS NOT NULL GROUP BY {} RETURNING 1)",
-            partial_values(n, j),
-            prefixed(&keys),
-            grouping.join(", ")
-        ));
-        counts.push(format!("(SELECT count(*) FROM \"__pv{j}\")"));
     }
+}
+
+/// `SELECT keys, value, count FROM __r … GROUP BY keys, value`: value table `j`'s rows of
+/// the view rows in `__r`.
+fn values_of_rows(plan: &MaintenancePlan, j: usize) -> String {
+    let keys = key_columns(plan);
+    let v = value_column(j);
+    let mut grouping = keys.clone();
+    grouping.push(v.clone());
+    format!(
+        "SELECT {}{v} AS \"__v\", sum({SIGN_OUT})::int8 AS \"__m\" FROM \"__r\" \
+         WHERE {v} IS NOT NULL GROUP BY {}",
+        prefixed(&keys),
+        grouping.join(", ")
+    )
+}
+
+/// `SELECT keys, __c{i}… FROM __r GROUP BY keys`: the groups of the view rows in `__r`
+/// with their row-fed states.
+fn groups_of_rows(plan: &MaintenancePlan) -> String {
+    let keys = key_columns(plan);
     let mut items = keys.clone();
     for (i, s) in plan.states.iter().enumerate() {
         if s.kind.needs_values() {
@@ -124,13 +130,37 @@ pub fn bulk_chunk(plan: &MaintenancePlan, n: usize, bounded: bool) -> String {
             "({contribution})::{}",
             s.kind.contribution_type(&s.type_sql)
         );
-        items.push(s.kind.consolidate(&typed, &s.type_sql));
+        items.push(format!(
+            "{} AS {}",
+            s.kind.consolidate(&typed, &s.type_sql),
+            internal("c", i)
+        ));
     }
-    ctes.push(format!(
-        "\"__pg\" AS (INSERT INTO {} SELECT {} FROM \"__r\" GROUP BY {} RETURNING 1)",
-        partial_groups(n),
+    format!(
+        "SELECT {} FROM \"__r\" GROUP BY {}",
         items.join(", "),
         keys.join(", ")
+    )
+}
+
+/// Step 1 for the heap blocks [`$1`, `$2`) of the source (or from `$1` on when `bounded` is
+/// false): append the range's groups and values to version `n`'s partial tables. Returns the
+/// rows appended (`int8`).
+pub fn bulk_chunk(plan: &MaintenancePlan, n: usize, bounded: bool) -> String {
+    let mut ctes = vec![backfill_rows(plan, bounded)];
+    let mut counts = Vec::new();
+    for j in 0..plan.value_tables.len() {
+        ctes.push(format!(
+            "\"__pv{j}\" AS (INSERT INTO {} {} RETURNING 1)",
+            partial_values(n, j),
+            values_of_rows(plan, j)
+        ));
+        counts.push(format!("(SELECT count(*) FROM \"__pv{j}\")"));
+    }
+    ctes.push(format!(
+        "\"__pg\" AS (INSERT INTO {} {} RETURNING 1)",
+        partial_groups(n),
+        groups_of_rows(plan)
     ));
     counts.push("(SELECT count(*) FROM \"__pg\")".to_string());
     format!(
@@ -140,25 +170,62 @@ pub fn bulk_chunk(plan: &MaintenancePlan, n: usize, bounded: bool) -> String {
     )
 }
 
-/// Step 2, slice `$1` of `$2` of the groups (by a hash of the group key): insert the slice's
-/// values and groups into the version's (empty, unindexed) tables. With one slice, `$1 = 0`,
-/// `$2 = 1` take every group.
+/// Step 2, slice `$1` of `$2` of the groups (by a hash of the group key; `$2 = 1`: every
+/// group, unhashed): insert the slice's values and groups into the version's (empty,
+/// unindexed) tables.
 pub fn bulk_combine(plan: &MaintenancePlan, target: &Target, n: usize) -> String {
     let keys = key_columns(plan);
     let slice = format!(
-        "abs(hashtextextended(ROW({})::text, 0) % $2::int8) = $1::int8",
+        "($2::int8 = 1 OR abs(hashtextextended(ROW({})::text, 0) % $2::int8) = $1::int8)",
         keys.join(", ")
     );
-    let mut ctes = Vec::new();
-    for j in 0..plan.value_tables.len() {
-        let mut with_value = keys.clone();
-        with_value.push("\"__v\"".into());
-        let cols = with_value.join(", ");
-        ctes.push(format!(
-            "\"__vc{j}\" AS (SELECT {cols}, sum(\"__m\")::int8 AS \"__m\" FROM {} WHERE {slice} \
-             GROUP BY {cols})",
-            partial_values(n, j)
-        ));
+    let mut with_value = keys.clone();
+    with_value.push("\"__v\"".into());
+    let cols = with_value.join(", ");
+    let values: Vec<String> = (0..plan.value_tables.len())
+        .map(|j| {
+            format!(
+                "SELECT {cols}, sum(\"__m\")::int8 AS \"__m\" FROM {} WHERE {slice} GROUP BY {cols}",
+                partial_values(n, j)
+            )
+        })
+        .collect();
+    let groups = format!("SELECT * FROM {} WHERE {slice}", partial_groups(n));
+    insert_loaded(plan, target, Vec::new(), &values, &groups)
+}
+
+/// The whole load in one statement, when one range holds the source (`$1`: its first block,
+/// 0): the view rows' values and groups go straight into the version's tables.
+pub fn bulk_direct(plan: &MaintenancePlan, target: &Target) -> String {
+    let values: Vec<String> = (0..plan.value_tables.len())
+        .map(|j| values_of_rows(plan, j))
+        .collect();
+    insert_loaded(
+        plan,
+        target,
+        vec![backfill_rows(plan, false)],
+        &values,
+        &groups_of_rows(plan),
+    )
+}
+
+/// Insert the loaded groups: per value table `j` the (group, value, multiplicity) rows of
+/// `values[j]`, and each group once, from `groups` (keys and `__c{i}` per row-fed state)
+/// and the value-fed states of those values; `first` CTEs precede (the view rows).
+fn insert_loaded(
+    plan: &MaintenancePlan,
+    target: &Target,
+    first: Vec<String>,
+    values: &[String],
+    groups: &str,
+) -> String {
+    let keys = key_columns(plan);
+    let mut with_value = keys.clone();
+    with_value.push("\"__v\"".into());
+    let cols = with_value.join(", ");
+    let mut ctes = first;
+    for (j, rows) in values.iter().enumerate() {
+        ctes.push(format!("\"__vc{j}\" AS ({rows})"));
         ctes.push(format!(
             "\"__vi{j}\" AS (INSERT INTO {} ({cols}, \"__m\") SELECT {cols}, \"__m\" FROM \"__vc{j}\")",
             target.values(j)
@@ -169,10 +236,7 @@ pub fn bulk_combine(plan: &MaintenancePlan, target: &Target, n: usize) -> String
         ));
         ctes.push(value_groups_cte(plan, j));
     }
-    ctes.push(format!(
-        "\"__pg\" AS (SELECT * FROM {} WHERE {slice})",
-        partial_groups(n)
-    ));
+    ctes.push(format!("\"__pg\" AS ({groups})"));
     let mut branches = vec![delta_branch(
         plan,
         "\"__pg\"",
@@ -182,14 +246,14 @@ pub fn bulk_combine(plan: &MaintenancePlan, target: &Target, n: usize) -> String
     )];
     branches.extend(value_branches(plan));
     ctes.push(format!("\"__d\" AS ({})", delta_of(plan, branches)));
-    let cols: Vec<String> = keys
+    let out: Vec<String> = keys
         .iter()
         .cloned()
         .chain(plan.states.iter().map(|s| quote_ident(&s.column)))
         .collect();
-    let cols = cols.join(", ");
+    let out = out.join(", ");
     format!(
-        "WITH {} INSERT INTO {} ({cols}) SELECT {cols} FROM \"__d\"",
+        "WITH {} INSERT INTO {} ({out}) SELECT {out} FROM \"__d\"",
         ctes.join(", "),
         target.table()
     )

@@ -17,7 +17,7 @@ mod pending;
 mod read;
 mod view_rows;
 
-pub use bulk::{bulk_chunk, bulk_combine, bulk_loaded, bulk_tables, drop_bulk_tables};
+pub use bulk::{bulk_chunk, bulk_combine, bulk_direct, bulk_loaded, bulk_tables, drop_bulk_tables};
 pub use ddl::{
     create_indexes, create_objects, create_tables, drop_objects, reset_for_truncated_input,
     reset_objects,
