@@ -66,6 +66,45 @@ async fn result_types_equal_what_postgres_gives_for_the_select() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_summary_over_a_summa_summary_is_refused_naming_it() {
+    let db = TestDb::new("over_summary").await;
+    let client = db.client().await;
+    client.batch_execute(items::SCHEMA).await.unwrap();
+    db.create(
+        "by_grp",
+        "SELECT grp, cat, count(*) AS n FROM items GROUP BY grp, cat",
+    );
+    for (sql, names) in [
+        (
+            "SELECT grp, sum(n) FROM by_grp__v1 GROUP BY grp",
+            &["by_grp__v1", "by_grp v1", "not maintained yet"][..],
+        ),
+        (
+            "SELECT grp, count(*) FROM by_grp GROUP BY grp",
+            &["by_grp", "view"][..],
+        ),
+    ] {
+        let (ok, out, err) = db.summa(&["create", "over", "--sql", sql]);
+        assert!(!ok, "a summary over a summary was accepted:\n{out}");
+        for name in names {
+            assert!(
+                err.contains(name),
+                "{sql}: the refusal names {name}:\n{err}"
+            );
+        }
+    }
+    let versions: i64 = client
+        .query_one(
+            "SELECT count(*) FROM summa.versions WHERE view_name = 'over'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(versions, 0, "nothing is registered for a refused view");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn unsupported_sql_is_refused_with_construct_position_and_reason() {
     let db = TestDb::new("refuse").await;
     db.client()

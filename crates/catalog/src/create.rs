@@ -225,6 +225,7 @@ async fn create_bounded(
             })?;
         for (k, source) in sources.iter().enumerate() {
             crate::preflight::check_can_read(client, &spec.name, &source.qualified_name()).await?;
+            crate::preflight::check_not_summa_state(client, &spec.name, source).await?;
             if let Some(requested) = &opts.requested {
                 crate::preflight::check_requester_can_read(
                     client,

@@ -99,6 +99,38 @@ pub async fn check_can_read(client: &Client, view: &str, table: &str) -> Result<
     Ok(())
 }
 
+/// `table` is not one of summa's own tables (a version's summary, value tables, copies): a
+/// summary of a summary is not maintained yet, and such a view would break at its first
+/// change (a summary's outputs are generated columns, which logical replication does not
+/// send on PostgreSQL 15–17).
+pub async fn check_not_summa_state(
+    client: &Client,
+    view: &str,
+    source: &summa_plan::SourceTable,
+) -> Result<(), CatalogError> {
+    let owner: Option<String> = client
+        .query_opt(
+            "SELECT format('%s v%s', view_name, version) FROM summa.versions \
+             WHERE (table_schema = $1 AND table_name = $2) OR $3 = ANY(objects) LIMIT 1",
+            &[&source.schema, &source.name, &source.qualified_name()],
+        )
+        .await
+        .ctx(|| format!("checking whether {} is summa's", source.qualified_name()))?
+        .map(|r| r.get(0));
+    match owner {
+        Some(owner) => Err(CatalogError::Invalid {
+            view: view.to_string(),
+            message: format!(
+                "{} is a table of summa's {owner}: a summary over another summary is not \
+                 maintained yet (its rows change through generated columns the change stream \
+                 does not carry); write the view over the source tables {owner} reads",
+                source.qualified_name()
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The role that asked for a version through `summa.define` can read every column of
 /// `input` the view reads: summa reads the sources with its own role, so a request must never
 /// summarize what its requester could not SELECT. (`define` checked the SELECT as that role;
