@@ -6,7 +6,7 @@
 use crate::harness::{seed, Rng, TestDb};
 
 /// Values in tiny domains, so groups and (group, value) pairs repeat across ranges.
-const VIEWS: [(&str, &str); 5] = [
+const VIEWS: [(&str, &str); 6] = [
     (
         "bf_values",
         "SELECT g, d, count(*), sum(v), avg(v), min(v), max(s), count(DISTINCT v) AS nd, \
@@ -25,6 +25,11 @@ const VIEWS: [(&str, &str); 5] = [
     (
         "bf_global",
         "SELECT count(*), sum(v), min(k), max(k) FROM t",
+    ),
+    // Equal keys with different text (5, 5.0, 5.00): one group, in one combine slice.
+    (
+        "bf_scale",
+        "SELECT round(k::numeric, id % 3) AS r, count(*), min(v) FROM t GROUP BY 1",
     ),
     (
         "bf_small",
@@ -94,7 +99,7 @@ async fn a_bulk_load_in_ranges_and_slices_equals_its_select_and_is_maintained() 
             let ranges = logged(&err, &label, "ranges").unwrap_or(0);
             assert!(ranges >= 2, "{name}: loaded in {ranges} range(s):\n{err}");
         }
-        if name == "bf_values" {
+        if name == "bf_values" || name == "bf_scale" {
             let slices = logged(&err, &label, "slices").unwrap_or(0);
             assert!(slices >= 2, "{name}: combined in {slices} slice(s):\n{err}");
         }

@@ -86,7 +86,7 @@ pub(crate) async fn backfill_one(
             }
             Err(Failed::Budget(what)) => {
                 load.savepoint("ROLLBACK TO SAVEPOINT summa_bulk").await?;
-                tracing::warn!(view = %label, step = %what, "the bulk load hit the statement budget; loading by merging ranges instead");
+                tracing::warn!(view = %label, step = %what, "the bulk load stopped (statement budget, or keys it cannot slice); loading by merging ranges instead");
                 load.bar.set_position(0);
             }
             Err(Failed::Error(err)) => return Err(err),
@@ -112,7 +112,8 @@ fn progress_bar(opts: &CreateOptions, label: &str, blocks: i64) -> ProgressBar {
 
 /// Why a bulk load stopped.
 enum Failed {
-    /// A step that cannot be split further hit the budget (named): load by merging instead.
+    /// A step that cannot be split further hit the budget, or the groups cannot be sliced
+    /// (named): load by merging instead.
     Budget(String),
     Error(CatalogError),
 }
@@ -260,6 +261,17 @@ impl Load<'_> {
                     return Err(Failed::Budget(format!(
                         "combining slice {} of {slices} ({partial_rows} partial rows)",
                         slice + 1
+                    )));
+                }
+                // A group key type without a hash function cannot be sliced.
+                Err(err)
+                    if slices > 1
+                        && err.code()
+                            == Some(&tokio_postgres::error::SqlState::UNDEFINED_FUNCTION) =>
+                {
+                    return Err(Failed::Budget(format!(
+                        "slicing the groups ({}): load by merging instead",
+                        db_message(&err)
                     )));
                 }
                 Err(err) => {

@@ -172,11 +172,14 @@ pub fn bulk_chunk(plan: &MaintenancePlan, n: usize, bounded: bool) -> String {
 
 /// Step 2, slice `$1` of `$2` of the groups (by a hash of the group key; `$2 = 1`: every
 /// group, unhashed): insert the slice's values and groups into the version's (empty,
-/// unindexed) tables.
+/// unindexed) tables. The hash is each key type's own (`hash_record_extended`), so keys the
+/// type calls equal (numeric `1.0` and `1.00`, strings under a nondeterministic collation)
+/// fall in one slice, as GROUP BY puts them in one group; a key type without a hash function
+/// cannot be sliced (the catalog then merges ranges instead).
 pub fn bulk_combine(plan: &MaintenancePlan, target: &Target, n: usize) -> String {
     let keys = key_columns(plan);
     let slice = format!(
-        "($2::int8 = 1 OR abs(hashtextextended(ROW({})::text, 0) % $2::int8) = $1::int8)",
+        "($2::int8 = 1 OR abs(hash_record_extended(ROW({}), 0) % $2::int8) = $1::int8)",
         keys.join(", ")
     );
     let mut with_value = keys.clone();
