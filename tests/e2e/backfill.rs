@@ -57,7 +57,7 @@ async fn a_bulk_load_in_ranges_and_slices_equals_its_select_and_is_maintained() 
     let s = seed("bulk");
     let mut rng = Rng::new(s);
     let offset = rng.below(1000) as i32;
-    // 400k rows (~3k heap blocks): more than one statement loads at a 3 s budget, and more
+    // 150k rows (~1.1k heap blocks): more than one statement loads at a 1.5 s budget, and more
     // than the first range of 1,024 blocks.
     client
         .batch_execute(&format!(
@@ -69,13 +69,13 @@ async fn a_bulk_load_in_ranges_and_slices_equals_its_select_and_is_maintained() 
              INSERT INTO t (g, d, s, v, k)
              SELECT (i * 7 + {offset}) % 200, date '2026-01-01' + (i % 90), chr(97 + i % 5),
                     ((i * 31 + {offset}) % 4000) / 4.0, i % 977
-             FROM generate_series(1, 400000) i;
+             FROM generate_series(1, 150000) i;
              ANALYZE t;"
         ))
         .await
         .unwrap();
-    // A 3 s budget: a third of it per range, and about 100k partial rows per combine slice.
-    let config = db.config_file("statement_budget_ms = 3000\n");
+    // A 1.5 s budget: a half-second aim per range, and 50k partial rows per combine slice.
+    let config = db.config_file("statement_budget_ms = 1500\n");
     let config = config.to_str().unwrap();
     for (name, sql) in VIEWS {
         let (ok, out, err) = db.summa_with_env(

@@ -41,7 +41,6 @@ impl Session<'_> {
         v.staged_rows += rows.len();
         summa_failpoint::hit("apply.chunk.shipped");
         let budget = self.cfg.statement_budget;
-        let v = &mut self.versions[i];
         if v.merge_target == 0 {
             v.merge_target = self.cfg.merge_rows.max(self.cfg.chunk_rows);
         }
