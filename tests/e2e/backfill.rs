@@ -3,7 +3,7 @@
 //! (the applier's upserts need them), and is maintained from there; a small source is loaded
 //! in one statement; a global aggregate is loaded by the merge.
 
-use crate::harness::{seed, Rng, TestDb};
+use crate::harness::{seed, texts, Rng, TestDb};
 
 /// Values in tiny domains, so groups and (group, value) pairs repeat across ranges.
 const VIEWS: [(&str, &str); 6] = [
@@ -106,19 +106,14 @@ async fn a_bulk_load_in_ranges_and_slices_equals_its_select_and_is_maintained() 
         db.assert_equal(name, sql).await;
     }
     // Every state table got its indexes after the load.
-    let unindexed: Vec<String> = client
-        .query(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname LIKE 'bf\\_%' \
-             AND c.relname NOT LIKE '%\\_\\_pending' AND c.relname NOT LIKE 'bf\\_global%' \
-             AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique)",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let unindexed = texts(
+        &client,
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname LIKE 'bf\\_%' \
+         AND c.relname NOT LIKE '%\\_\\_pending' AND c.relname NOT LIKE 'bf\\_global%' \
+         AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique)",
+    )
+    .await;
     assert!(unindexed.is_empty(), "no unique index on {unindexed:?}");
 
     // Maintained from the loaded state: the upserts find their indexes, the values their rows.

@@ -144,18 +144,23 @@ impl Load<'_> {
             .ctx(|| format!("{}: savepoint", self.label))
     }
 
-    /// Run `sql` on its own; a statement over the budget is [`Failed::Budget`].
-    async fn step(&self, sql: &str, what: &str) -> Result<(), Failed> {
-        match self.tx.batch_execute(sql).await {
-            Ok(()) => Ok(()),
-            Err(err) if summa_stream::retry::is_statement_timeout(&err) => {
-                Err(Failed::Budget(what.to_string()))
-            }
-            Err(err) => Err(Failed::Error(CatalogError::Invalid {
-                view: self.label.to_string(),
-                message: format!("{what} failed: {}", db_message(&err)),
-            })),
+    /// A statement doing `what` failed: over the budget it is [`Failed::Budget`].
+    fn classify(&self, err: &tokio_postgres::Error, what: &str) -> Failed {
+        if summa_stream::retry::is_statement_timeout(err) {
+            return Failed::Budget(what.to_string());
         }
+        Failed::Error(CatalogError::Invalid {
+            view: self.label.to_string(),
+            message: format!("{what} failed: {}", db_message(err)),
+        })
+    }
+
+    /// Run `sql` on its own ([`Load::classify`] its failure).
+    async fn step(&self, sql: &str, what: &str) -> Result<(), Failed> {
+        self.tx
+            .batch_execute(sql)
+            .await
+            .map_err(|err| self.classify(&err, what))
     }
 
     /// A join's copies of its inputs, as of the same snapshot as the summary, and an eager
@@ -225,16 +230,13 @@ impl Load<'_> {
                     tracing::debug!(view = %self.label, ranges = 0, slices = 0, "bulk load done in one statement");
                     return Ok(statements);
                 }
-                Err(err) if summa_stream::retry::is_statement_timeout(&err) => {
-                    self.savepoint("ROLLBACK TO SAVEPOINT summa_direct").await?;
-                    tracing::warn!(view = %self.label, "loading in one statement hit the budget; loading in ranges");
-                }
-                Err(err) => {
-                    return Err(Failed::Error(CatalogError::Invalid {
-                        view: self.label.to_string(),
-                        message: format!("the backfill failed: {}", db_message(&err)),
-                    }))
-                }
+                Err(err) => match self.classify(&err, "the backfill") {
+                    Failed::Budget(_) => {
+                        self.savepoint("ROLLBACK TO SAVEPOINT summa_direct").await?;
+                        tracing::warn!(view = %self.label, "loading in one statement hit the budget; loading in ranges");
+                    }
+                    failed => return Err(failed),
+                },
             }
         }
         for sql in sqlgen::bulk_tables(plan, n) {
@@ -257,12 +259,6 @@ impl Load<'_> {
         for slice in 0..slices {
             match self.tx.execute(&combine, &[&slice, &slices]).await {
                 Ok(_) => statements += 1,
-                Err(err) if summa_stream::retry::is_statement_timeout(&err) => {
-                    return Err(Failed::Budget(format!(
-                        "combining slice {} of {slices} ({partial_rows} partial rows)",
-                        slice + 1
-                    )));
-                }
                 // A group key type without a hash function cannot be sliced.
                 Err(err)
                     if slices > 1
@@ -275,10 +271,11 @@ impl Load<'_> {
                     )));
                 }
                 Err(err) => {
-                    return Err(Failed::Error(CatalogError::Invalid {
-                        view: self.label.to_string(),
-                        message: format!("combining the backfill failed: {}", db_message(&err)),
-                    }))
+                    let what = format!(
+                        "combining slice {} of {slices} ({partial_rows} partial rows)",
+                        slice + 1
+                    );
+                    return Err(self.classify(&err, &what));
                 }
             }
         }

@@ -246,28 +246,21 @@ async fn render_metrics(state: &State) -> anyhow::Result<String> {
         out,
         "summa_batch_duration_seconds_sum {sum}\nsumma_batch_duration_seconds_count {count}"
     );
-    family(
-        &mut out,
-        "summa_longest_batch_seconds",
-        "gauge",
-        "The longest batch (first change to commit) since this process started.",
-    );
-    let _ = writeln!(
-        out,
-        "summa_longest_batch_seconds {}",
-        m.longest_batch_micros.load(Ordering::Relaxed) as f64 / 1e6
-    );
-    family(
-        &mut out,
-        "summa_longest_merge_seconds",
-        "gauge",
-        "The longest merge statement since this process started (statement_budget_ms bounds it).",
-    );
-    let _ = writeln!(
-        out,
-        "summa_longest_merge_seconds {}",
-        m.longest_merge_micros.load(Ordering::Relaxed) as f64 / 1e6
-    );
+    for (name, help, micros) in [
+        (
+            "summa_longest_batch_seconds",
+            "The longest batch (first change to commit) since this process started.",
+            &m.longest_batch_micros,
+        ),
+        (
+            "summa_longest_merge_seconds",
+            "The longest merge statement since this process started (statement_budget_ms bounds it).",
+            &m.longest_merge_micros,
+        ),
+    ] {
+        family(&mut out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {}", micros.load(Ordering::Relaxed) as f64 / 1e6);
+    }
     let (versions, slots) = catalog?;
     family(
         &mut out,

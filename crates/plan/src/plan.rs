@@ -237,10 +237,6 @@ impl MaintenancePlan {
         self.inputs.len() > 1
     }
 
-    pub fn source_qualified(&self) -> String {
-        self.source().qualified()
-    }
-
     /// The input whose table has `oid`, if the view reads it.
     pub fn input_of(&self, oid: u32) -> Option<usize> {
         self.inputs.iter().position(|i| i.oid == oid)

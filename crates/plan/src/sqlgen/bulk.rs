@@ -32,7 +32,7 @@
 
 use super::merge::{delta_branch, delta_of, internal, value_branches, value_groups_cte, Width};
 use super::view_rows::{arg_column, value_column, RowSource, SIGN_OUT};
-use super::{key_columns, prefixed, Target};
+use super::{key_columns, prefixed, typed_key_columns, Target};
 use crate::ident::quote_ident;
 use crate::plan::MaintenancePlan;
 
@@ -54,11 +54,7 @@ pub fn bulk_loaded(plan: &MaintenancePlan) -> bool {
 
 /// The session-local tables of version `n`'s load (dropped at commit at the latest).
 pub fn bulk_tables(plan: &MaintenancePlan, n: usize) -> Vec<String> {
-    let keys: Vec<String> = plan
-        .keys
-        .iter()
-        .map(|k| format!("{} {}", quote_ident(&k.column), k.type_sql))
-        .collect();
+    let keys = typed_key_columns(plan);
     let mut groups = keys.clone();
     for (i, s) in plan.states.iter().enumerate() {
         if !s.kind.needs_values() {
@@ -87,6 +83,11 @@ pub fn drop_bulk_tables(plan: &MaintenancePlan, n: usize) -> String {
         .chain((0..plan.value_tables.len()).map(|j| partial_values(n, j)))
         .collect();
     format!("DROP TABLE IF EXISTS {}", tables.join(", "))
+}
+
+/// A value table's key columns and its value, `k1, k2, "__v"`.
+fn value_columns(plan: &MaintenancePlan) -> String {
+    format!("{}\"__v\"", prefixed(&key_columns(plan)))
 }
 
 /// `__r`: the source's view rows in heap blocks [`$1`, `$2`) (or from `$1` on).
@@ -182,9 +183,7 @@ pub fn bulk_combine(plan: &MaintenancePlan, target: &Target, n: usize) -> String
         "($2::int8 = 1 OR abs(hash_record_extended(ROW({}), 0) % $2::int8) = $1::int8)",
         keys.join(", ")
     );
-    let mut with_value = keys.clone();
-    with_value.push("\"__v\"".into());
-    let cols = with_value.join(", ");
+    let cols = value_columns(plan);
     let values: Vec<String> = (0..plan.value_tables.len())
         .map(|j| {
             format!(
@@ -223,9 +222,7 @@ fn insert_loaded(
     groups: &str,
 ) -> String {
     let keys = key_columns(plan);
-    let mut with_value = keys.clone();
-    with_value.push("\"__v\"".into());
-    let cols = with_value.join(", ");
+    let cols = value_columns(plan);
     let mut ctes = first;
     for (j, rows) in values.iter().enumerate() {
         ctes.push(format!("\"__vc{j}\" AS ({rows})"));

@@ -1,7 +1,7 @@
 //! A version's objects: summary table (outputs as stored or generated columns, then state),
 //! its unique group index, value tables and the group key type.
 
-use super::{key_columns, prefixed, Target};
+use super::{key_columns, prefixed, typed_key_columns, Target};
 use crate::ident::quote_ident;
 use crate::plan::MaintenancePlan;
 
@@ -25,11 +25,7 @@ pub fn create_tables(plan: &MaintenancePlan, target: &Target) -> Vec<String> {
         stmts.push(global_row(plan, target));
     }
     // Value tables: the group key columns, the value, its multiplicity.
-    let keys: Vec<String> = plan
-        .keys
-        .iter()
-        .map(|k| format!("{} {}", quote_ident(&k.column), k.type_sql))
-        .collect();
+    let keys = typed_key_columns(plan);
     for (i, vt) in plan.value_tables.iter().enumerate() {
         stmts.push(format!(
             "CREATE TABLE {} ({}\"__v\" {} NOT NULL, \"__m\" bigint NOT NULL) \

@@ -123,6 +123,14 @@ impl Target {
     }
 }
 
+/// The key columns with their types, as a table definition lists them.
+fn typed_key_columns(plan: &MaintenancePlan) -> Vec<String> {
+    plan.keys
+        .iter()
+        .map(|k| format!("{} {}", quote_ident(&k.column), k.type_sql))
+        .collect()
+}
+
 /// The quoted key columns.
 fn key_columns(plan: &MaintenancePlan) -> Vec<String> {
     plan.keys.iter().map(|k| quote_ident(&k.column)).collect()
