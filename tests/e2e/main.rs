@@ -29,6 +29,7 @@ mod lint_define;
 mod names;
 pub(crate) mod ops;
 mod oracle;
+mod partitions;
 mod preflight;
 mod property;
 mod restore;

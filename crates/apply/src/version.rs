@@ -298,7 +298,12 @@ impl VersionRuntime {
                 .iter()
                 .filter_map(|col| rel.columns.iter().position(|c| c.name == col.name))
                 .collect();
-            self.keys_only[k] = positions.iter().all(|&i| rel.columns[i].is_key);
+            // A partitioned table's old tuples are flagged by the root's identity, whatever
+            // each partition logged: summa create made sure every partition logs the shipped
+            // columns (the key, or REPLICA IDENTITY FULL), and the event trigger keeps it so
+            // (new partitions get FULL; one that loses it breaks the version at that point).
+            self.keys_only[k] = self.record.plan.inputs[k].partitioned
+                || positions.iter().all(|&i| rel.columns[i].is_key);
             self.positions[k] = Some(positions);
         }
     }

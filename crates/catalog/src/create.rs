@@ -246,6 +246,15 @@ async fn create_bounded(
                 opts.publication.as_deref(),
             )
             .await?;
+            if source.partitioned {
+                crate::partitions::check_partitioned(
+                    client,
+                    &spec.name,
+                    source,
+                    opts.publication.as_deref(),
+                )
+                .await?;
+            }
             ensure_old_values(
                 client,
                 &spec.name,
@@ -254,6 +263,12 @@ async fn create_bounded(
                 opts.set_replica_identity_full,
             )
             .await?;
+            if source.partitioned {
+                let beyond_key = old_values_needed(&plan.inputs[k])
+                    .iter()
+                    .any(|c| !source.primary_key.contains(c));
+                crate::partitions::watch(client, &spec.name, source, beyond_key).await?;
+            }
         }
         planned.push((spec.clone(), plan));
     }
@@ -303,6 +318,15 @@ async fn allocate_slot_name(client: &Client) -> Result<String, CatalogError> {
     Ok(format!("summa_{db_oid}_{id}"))
 }
 
+/// The columns whose old values UPDATE and DELETE of `input` must log (see
+/// [`ensure_old_values`]).
+fn old_values_needed(input: &Input) -> Vec<String> {
+    match input.role {
+        InputRole::Scan => input.shipped.iter().map(|c| c.name.clone()).collect(),
+        InputRole::Inner | InputRole::Left => input.key_columns.clone(),
+    }
+}
+
 /// UPDATE and DELETE of `input` must log the old values summa needs: of every column the
 /// view reads for a one-table view, of the primary key for a joined input (summa subtracts
 /// the rest from its copy of the table).
@@ -313,10 +337,7 @@ async fn ensure_old_values(
     source: &SourceTable,
     set_full: bool,
 ) -> Result<(), CatalogError> {
-    let needed: Vec<String> = match input.role {
-        InputRole::Scan => input.shipped.iter().map(|c| c.name.clone()).collect(),
-        InputRole::Inner | InputRole::Left => input.key_columns.clone(),
-    };
+    let needed = old_values_needed(input);
     let missing = source.columns_without_old_values(&needed);
     if missing.is_empty() {
         return Ok(());
@@ -546,6 +567,15 @@ async fn join_shared(
             }
             if !member {
                 crate::generated::publish_generated_columns(&tx, &publication).await?;
+                if input.partitioned {
+                    // A publication of an earlier summa published partitions by their names.
+                    tx.batch_execute(&format!(
+                        "ALTER PUBLICATION {} SET (publish_via_partition_root = true)",
+                        quote_ident(&publication),
+                    ))
+                    .await
+                    .ctx(|| format!("publishing {table} via its root"))?;
+                }
                 tx.batch_execute(&format!(
                     "ALTER PUBLICATION {} ADD TABLE {table}",
                     quote_ident(&publication),

@@ -29,16 +29,17 @@ async fn server_version_num(client: &impl GenericClient) -> Result<i32, CatalogE
         .get(0))
 }
 
-/// The `WITH` clause of a publication summa creates: on 18 and later it publishes generated
-/// columns; empty before.
+/// The `WITH` clause of a publication summa creates: partitioned tables publish via their
+/// root (their changes arrive under their own name, see `partitions.sql`); on 18 and later it
+/// publishes generated columns.
 pub(crate) async fn publication_options(
     client: &impl GenericClient,
 ) -> Result<&'static str, CatalogError> {
     Ok(
         if server_version_num(client).await? >= PUBLISHES_GENERATED {
-            " WITH (publish_generated_columns = stored)"
+            " WITH (publish_via_partition_root = true, publish_generated_columns = stored)"
         } else {
-            ""
+            " WITH (publish_via_partition_root = true)"
         },
     )
 }

@@ -24,6 +24,7 @@ mod generated;
 mod lifecycle;
 mod lookup;
 mod observe;
+mod partitions;
 mod preflight;
 mod reap;
 mod rebuild;

@@ -148,7 +148,11 @@ pub fn api_sql() -> String {
 /// The whole catalog and SQL API as one script (`summa setup --print`, for a DBA who installs
 /// it by hand; `summa run` installs and upgrades it itself).
 pub fn install_sql() -> String {
-    format!("{SCHEMA_SQL}{}", api_sql())
+    format!(
+        "{SCHEMA_SQL}{}\n{}",
+        api_sql(),
+        include_str!("partitions.sql")
+    )
 }
 
 /// Create the `summa` schema, its tables and its SQL API if they do not exist, and upgrade a

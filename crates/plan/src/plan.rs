@@ -102,6 +102,12 @@ pub struct Input {
     /// The LEFT JOIN that brought the input in (role [`InputRole::Left`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left_join: Option<LeftJoin>,
+    /// A declaratively partitioned table: its changes arrive under its own name (the
+    /// publication publishes via the partition root), each leaf logs old values by its own
+    /// replica identity, and ATTACH, DETACH, DROP or TRUNCATE of a partition are reported by
+    /// summa's event trigger (`summa.watch_partitions`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partitioned: bool,
 }
 
 impl Input {

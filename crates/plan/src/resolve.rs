@@ -365,6 +365,7 @@ pub async fn resolve(
             shipped,
             key_columns: source.primary_key.clone(),
             left_join,
+            partitioned: source.partitioned,
         });
     }
     let mut plan = MaintenancePlan {

@@ -39,6 +39,14 @@ pub struct SourceTable {
     pub replica_identity: ReplicaIdentity,
     /// The primary key's columns, in key order; empty without one.
     pub primary_key: Vec<String>,
+    /// A partitioned table's leaf partitions (qualified names) as they are now; empty for a
+    /// plain table. Their replica identities, not the parent's, decide what UPDATE and DELETE
+    /// log ([`SourceTable::replica_identity`] is the weakest of theirs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<String>,
+    /// Declaratively partitioned (`relkind = 'p'`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partitioned: bool,
 }
 
 impl SourceTable {
@@ -63,12 +71,21 @@ impl SourceTable {
         }
     }
 
-    /// The statement that makes every column's old value available.
+    /// The statement that makes every column's old value available: on the table, or on
+    /// each leaf partition of a partitioned one (the parent's identity logs nothing; a new
+    /// partition summa sees created gets it too, see `summa.watch_partitions`).
     pub fn replica_identity_full_sql(&self) -> String {
-        format!(
-            "ALTER TABLE {} REPLICA IDENTITY FULL",
-            self.qualified_name()
-        )
+        if !self.partitioned {
+            return format!(
+                "ALTER TABLE {} REPLICA IDENTITY FULL",
+                self.qualified_name()
+            );
+        }
+        self.partitions
+            .iter()
+            .map(|leaf| format!("ALTER TABLE {leaf} REPLICA IDENTITY FULL"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// Look the table up by its (possibly schema-qualified) name as the SQL wrote it,
@@ -96,11 +113,11 @@ impl SourceTable {
         let oid: u32 = row.get(0);
         let relkind: String = row.get(3);
         let table_name: String = row.get(2);
-        if relkind != "r" {
+        let partitioned = relkind == "p";
+        if relkind != "r" && !partitioned {
             let what = match relkind.as_str() {
                 "v" => "a view",
                 "m" => "a materialized view",
-                "p" => "a partitioned table",
                 "f" => "a foreign table",
                 _ => "not a plain table",
             };
@@ -133,36 +150,6 @@ impl SourceTable {
                 generated: r.get(3),
             })
             .collect();
-        let replident: String = row.get(4);
-        let replica_identity = match replident.as_str() {
-            "f" => ReplicaIdentity::Full,
-            "n" => ReplicaIdentity::Nothing,
-            _ => {
-                let index_cond = if replident == "i" {
-                    "i.indisreplident"
-                } else {
-                    "i.indisprimary"
-                };
-                let cols: Vec<String> = client
-                    .query(
-                        &format!(
-                            "SELECT a.attname::text FROM pg_index i \
-                             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
-                             WHERE i.indrelid = $1 AND {index_cond}"
-                        ),
-                        &[&oid],
-                    )
-                    .await?
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
-                if cols.is_empty() {
-                    ReplicaIdentity::Nothing
-                } else {
-                    ReplicaIdentity::Columns(cols)
-                }
-            }
-        };
         let primary_key: Vec<String> = client
             .query(
                 "SELECT a.attname::text FROM pg_index i \
@@ -175,6 +162,32 @@ impl SourceTable {
             .iter()
             .map(|r| r.get(0))
             .collect();
+        let replident: String = row.get(4);
+        let (replica_identity, partitions) = if partitioned {
+            let leaves = client
+                .query(
+                    "SELECT c.oid, c.relreplident::text, format('%I.%I', n.nspname, c.relname) \
+                     FROM pg_partition_tree($1::oid::regclass) t JOIN pg_class c ON c.oid = t.relid \
+                     JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE t.isleaf AND c.relkind = 'r' ORDER BY 3",
+                    &[&oid],
+                )
+                .await?;
+            // Without partitions yet, the next one logs what a new table does: its primary
+            // key (inherited from the parent's), or nothing.
+            let mut weakest = match (leaves.is_empty(), primary_key.is_empty()) {
+                (false, _) => ReplicaIdentity::Full,
+                (true, false) => ReplicaIdentity::Columns(primary_key.clone()),
+                (true, true) => ReplicaIdentity::Nothing,
+            };
+            for leaf in &leaves {
+                let identity = identity_of(client, leaf.get(0), &leaf.get::<_, String>(1)).await?;
+                weakest = weakest.weaker(identity);
+            }
+            (weakest, leaves.iter().map(|r| r.get(2)).collect())
+        } else {
+            (identity_of(client, oid, &replident).await?, Vec::new())
+        };
         Ok(Some(SourceTable {
             primary_key,
             oid,
@@ -182,6 +195,63 @@ impl SourceTable {
             name: table_name,
             columns,
             replica_identity,
+            partitions,
+            partitioned,
         }))
     }
+}
+
+impl ReplicaIdentity {
+    /// What both identities log: the columns two partitions both carry old values of.
+    fn weaker(self, other: ReplicaIdentity) -> ReplicaIdentity {
+        match (self, other) {
+            (ReplicaIdentity::Full, x) | (x, ReplicaIdentity::Full) => x,
+            (ReplicaIdentity::Columns(a), ReplicaIdentity::Columns(b)) => {
+                let both: Vec<String> = a.into_iter().filter(|c| b.contains(c)).collect();
+                if both.is_empty() {
+                    ReplicaIdentity::Nothing
+                } else {
+                    ReplicaIdentity::Columns(both)
+                }
+            }
+            _ => ReplicaIdentity::Nothing,
+        }
+    }
+}
+
+/// The identity table `oid` logs, from its `relreplident`.
+async fn identity_of(
+    client: &impl GenericClient,
+    oid: u32,
+    replident: &str,
+) -> Result<ReplicaIdentity, PlanError> {
+    Ok(match replident {
+        "f" => ReplicaIdentity::Full,
+        "n" => ReplicaIdentity::Nothing,
+        _ => {
+            let index_cond = if replident == "i" {
+                "i.indisreplident"
+            } else {
+                "i.indisprimary"
+            };
+            let cols: Vec<String> = client
+                .query(
+                    &format!(
+                        "SELECT a.attname::text FROM pg_index i \
+                         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+                         WHERE i.indrelid = $1 AND {index_cond}"
+                    ),
+                    &[&oid],
+                )
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            if cols.is_empty() {
+                ReplicaIdentity::Nothing
+            } else {
+                ReplicaIdentity::Columns(cols)
+            }
+        }
+    })
 }

@@ -175,6 +175,7 @@ impl From<PlanV2> for MaintenancePlan {
                 // Format 2 did not record the key; nothing of format 2 reads it.
                 key_columns: Vec::new(),
                 left_join: None,
+                partitioned: false,
             }],
             filter: p.filter,
             keys: p.keys,

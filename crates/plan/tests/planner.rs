@@ -28,6 +28,8 @@ fn orders() -> SourceTable {
         ],
         replica_identity: ReplicaIdentity::Full,
         primary_key: vec!["id".into()],
+        partitions: Vec::new(),
+        partitioned: false,
     }
 }
 

@@ -25,6 +25,7 @@
 mod drain;
 mod flush;
 mod merge;
+mod partitions;
 mod truncate;
 mod watch;
 
@@ -61,6 +62,9 @@ pub(crate) enum SessionEnd {
 struct OpenTxn {
     commit_lsn: u64,
     skip: bool,
+    /// Sources truncated in this transaction with no change of theirs since (see
+    /// `partitions`).
+    truncated: Vec<u32>,
 }
 
 pub(crate) struct Session<'a> {
@@ -243,12 +247,19 @@ impl<'a> Session<'a> {
                 self.txn = Some(OpenTxn {
                     commit_lsn: final_lsn.0,
                     skip: final_lsn.0 < self.applied,
+                    truncated: Vec::new(),
                 });
             }
             ReplicationEvent::XLogData { data, .. } => {
                 let msg = pgoutput::decode(&data)?;
                 self.on_message(msg).await?;
             }
+            ReplicationEvent::Message {
+                transactional: true,
+                prefix,
+                content,
+                ..
+            } if prefix == partitions::PREFIX => self.on_partition_event(&content),
             ReplicationEvent::Commit {
                 end_lsn,
                 commit_time_micros,
@@ -302,6 +313,9 @@ impl<'a> Session<'a> {
                     })
                     .collect();
                 let rels = rels.clone();
+                if let Some(txn) = self.txn.as_mut() {
+                    txn.truncated.extend(&rels);
+                }
                 for i in truncated {
                     self.on_truncate(i, commit_lsn, &rels).await?;
                 }
@@ -312,6 +326,9 @@ impl<'a> Session<'a> {
             | Message::Delete { rel, .. } => (*rel, &msg),
             _ => return Ok(()),
         };
+        if let Some(txn) = self.txn.as_mut() {
+            txn.truncated.retain(|&r| r != rel);
+        }
         let mut full = Vec::new();
         let mut relevant = false;
         let lsn_text = Lsn(commit_lsn).to_string();

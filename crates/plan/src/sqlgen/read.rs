@@ -42,8 +42,16 @@ pub fn source_blocks(plan: &MaintenancePlan) -> String {
     input_blocks(plan, 0)
 }
 
-/// Number of heap blocks of input `k`'s table.
+/// Number of heap blocks of input `k`'s table; of a partitioned one, of all its partitions
+/// (a TID range reads that range of every partition: ranges up to the sum cover the largest).
 pub fn input_blocks(plan: &MaintenancePlan, k: usize) -> String {
+    if plan.inputs[k].partitioned {
+        return format!(
+            "SELECT (coalesce(sum(pg_relation_size(relid)), 0) / current_setting('block_size')::bigint)::bigint \
+             FROM pg_partition_tree({}) WHERE isleaf",
+            quote_literal(&plan.inputs[k].qualified())
+        );
+    }
     format!(
         "SELECT (pg_relation_size({}) / current_setting('block_size')::bigint)::bigint",
         quote_literal(&plan.inputs[k].qualified())
